@@ -1,0 +1,1 @@
+//! kexec-rs: kexec loader and kdump service for arm64 (being written).

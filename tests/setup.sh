@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# Idempotent setup for a fresh Debian 12 (bookworm) x86_64 box, run as root.
+#
+# What it does:
+#   1. dpkg --add-architecture arm64, apt-get update (once per boot of this script's stamp)
+#   2. apt-get install the host tools (QEMU, cross gcc, dtc, cpio, zstd, kbuild, python3)
+#   3. rustup target add aarch64-unknown-linux-musl aarch64-unknown-none-softfloat
+#   4. apt-get download (never install) the arm64 debs the tests need, and unpack them with
+#      dpkg-deb -x into one arm64 root outside the clone:
+#        $KEXECRS_CACHE/debs/         the .deb files
+#        $KEXECRS_CACHE/root-arm64/   the unpacked tree (kernel, modules, headers, busybox,
+#                                     kexec-tools, makedumpfile, libc and their libraries)
+#        $KEXECRS_CACHE/kernel-release  the Debian kernel release, e.g. 6.1.0-56-arm64
+#   5. checks every DT_NEEDED of the arm64 programs resolves inside the tree, downloading
+#      the package of any library still missing (recursively), and fails if one cannot be found.
+#
+# Environment: KEXECRS_CACHE (default /var/cache/kexec-rs), FORCE=1 redoes everything.
+# Output: the cache paths above; prints one line per phase with its duration.
+set -euo pipefail
+
+CACHE=${KEXECRS_CACHE:-/var/cache/kexec-rs}
+FORCE=${FORCE:-0}
+STAMPS=$CACHE/stamps
+DEBS=$CACHE/debs
+ROOT=$CACHE/root-arm64
+export DEBIAN_FRONTEND=noninteractive
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
+
+phase_start=0
+phase() { phase_start=$(date +%s.%N); phase_name=$1; log "phase $1 ..."; }
+phase_end() { log "$(printf 'phase %s done in %.1fs' "$phase_name" "$(echo "$(date +%s.%N) - $phase_start" | bc)")"; }
+
+[ "$(id -u)" = 0 ] || die "run as root (apt-get install, dpkg --add-architecture)"
+command -v bc >/dev/null || apt-get install -y -q bc >/dev/null 2>&1 || true
+if ! command -v bc >/dev/null; then
+    # bc is only used for timings; fall back to integer seconds
+    phase() { phase_start=$(date +%s); phase_name=$1; log "phase $1 ..."; }
+    phase_end() { log "phase $phase_name done in $(( $(date +%s) - phase_start ))s"; }
+fi
+
+mkdir -p "$STAMPS" "$DEBS" "$ROOT"
+[ "$FORCE" = 1 ] && rm -f "$STAMPS"/*
+
+# ---------------------------------------------------------------- 1. apt sources
+phase apt-update
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    dpkg --add-architecture arm64
+    rm -f "$STAMPS/apt-update"
+fi
+# Re-run apt-get update when the lists are older than a day or never fetched for arm64.
+if [ ! -e "$STAMPS/apt-update" ] || [ -n "$(find "$STAMPS/apt-update" -mmin +1440)" ] \
+   || ! apt-cache show linux-image-arm64:arm64 >/dev/null 2>&1; then
+    apt-get update -q
+    touch "$STAMPS/apt-update"
+fi
+phase_end
+
+# ---------------------------------------------------------------- 2. host packages
+phase host-packages
+KVER_RESOLVED=$(apt-cache depends linux-image-arm64:arm64 2>/dev/null \
+    | sed -n 's/^ *Depends: linux-image-\(.*-arm64\)\(:arm64\)\{0,1\}$/\1/p' | head -n1)
+[ -n "$KVER_RESOLVED" ] || die "cannot resolve linux-image-arm64:arm64 to a kernel release"
+# linux-kbuild-X.Y matches the kernel's major.minor (6.1.0-56-arm64 -> 6.1)
+KBUILD_PKG=linux-kbuild-$(echo "$KVER_RESOLVED" | cut -d. -f1-2)
+HOST_PKGS="qemu-system-arm qemu-user-static device-tree-compiler gcc-aarch64-linux-gnu
+  binutils-aarch64-linux-gnu cpio zstd gzip python3 make bc kmod $KBUILD_PKG
+  libelf-dev libssl-dev flex bison"
+missing=""
+for p in $HOST_PKGS; do
+    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    log "installing:$missing"
+    # shellcheck disable=SC2086
+    apt-get install -y -q --no-install-recommends $missing
+fi
+phase_end
+
+# ---------------------------------------------------------------- 3. rust targets
+phase rust-targets
+if command -v rustup >/dev/null; then
+    have=$(rustup target list --installed)
+    for t in aarch64-unknown-linux-musl aarch64-unknown-none-softfloat; do
+        echo "$have" | grep -qx "$t" || rustup target add "$t"
+    done
+else
+    die "rustup not found (the Rust toolchain is expected on this machine)"
+fi
+phase_end
+
+# ---------------------------------------------------------------- 4. arm64 debs
+phase arm64-debs
+KVER=$KVER_RESOLVED
+# Packages named directly; their library dependencies are added below from apt's
+# dependency graph and then checked against DT_NEEDED.
+ARM64_PKGS="linux-image-$KVER:arm64 linux-headers-$KVER:arm64
+  linux-headers-${KVER%-arm64}-common busybox-static:arm64 kexec-tools:arm64
+  makedumpfile:arm64 libc6:arm64"
+
+# Library packages reachable through Depends/Pre-Depends of the programs we run (only lib*
+# packages: the programs run from the tree with QEMU_LD_PREFIX or in the initramfs, nothing
+# is configured, so debconf, perl and friends are not needed).
+lib_deps() {
+    apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
+        --no-replaces --no-enhances "$@" 2>/dev/null \
+        | grep -v '^ ' | grep -E '^lib[^<]*:arm64$' | sort -u
+}
+
+# download_unpack PKG...: apt-get download into $DEBS (skipping .debs already there for the
+# candidate version) and dpkg-deb -x each into $ROOT once (stamp per .deb file).
+download_unpack() {
+    local p deb name ver arch
+    for p in "$@"; do
+        name=${p%%:*}
+        arch=$( [ "$p" != "$name" ] && echo "${p#*:}" || echo "" )
+        ver=$(apt-cache policy "$p" | sed -n 's/^ *Candidate: //p')
+        [ -n "$ver" ] && [ "$ver" != "(none)" ] || die "no candidate for $p"
+        # apt-get download names files NAME_VERSION_ARCH.deb with ':' in VERSION as %3a
+        deb=$(ls "$DEBS/${name}_${ver//:/%3a}_"*.deb 2>/dev/null | head -n1 || true)
+        if [ -z "$deb" ]; then
+            (cd "$DEBS" && apt-get download -q "$name${arch:+:$arch}=$ver" >&2)
+            deb=$(ls "$DEBS/${name}_${ver//:/%3a}_"*.deb | head -n1)
+        fi
+        if [ ! -e "$STAMPS/unpacked-$(basename "$deb")" ]; then
+            log "unpack $(basename "$deb")"
+            dpkg-deb -x "$deb" "$ROOT"
+            touch "$STAMPS/unpacked-$(basename "$deb")"
+        fi
+    done
+}
+
+if [ ! -e "$STAMPS/arm64-debs-$KVER" ]; then
+    # shellcheck disable=SC2086
+    download_unpack $ARM64_PKGS
+    # shellcheck disable=SC2046
+    download_unpack $(lib_deps kexec-tools:arm64 makedumpfile:arm64 busybox-static:arm64)
+    touch "$STAMPS/arm64-debs-$KVER"
+fi
+phase_end
+
+# ---------------------------------------------------------------- 5. DT_NEEDED closure
+phase dt-needed
+# Where the arm64 dynamic loader looks in this tree.
+LIBDIRS="$ROOT/lib/aarch64-linux-gnu $ROOT/usr/lib/aarch64-linux-gnu $ROOT/lib $ROOT/usr/lib"
+find_lib() {
+    local d
+    for d in $LIBDIRS; do [ -e "$d/$1" ] && { echo "$d/$1"; return 0; }; done
+    return 1
+}
+# Debian policy names a shared-library package after its SONAME: libfoo.so.N -> libfooN,
+# libfoo-1.2.so.3 -> libfoo-1.2-3, a name ending in a digit gets a dash (libfoo2.so.0 -> libfoo2-0).
+soname_pkg() {
+    local s=$1 base num
+    base=${s%%.so*}; num=${s#*.so.}
+    [ "$num" = "$s" ] && return 1
+    case $base in *[0-9]) echo "$base-$num" ;; *) echo "$base$num" ;; esac
+}
+resolve_closure() {
+    local changed=1 f n missing_pkgs unresolved
+    while [ $changed = 1 ]; do
+        changed=0; missing_pkgs=""; unresolved=""
+        for f in "$ROOT/sbin/kexec" "$ROOT/sbin/vmcore-dmesg" "$ROOT/usr/sbin/makedumpfile" \
+                 "$ROOT"/lib/aarch64-linux-gnu/*.so* "$ROOT"/usr/lib/aarch64-linux-gnu/*.so*; do
+            [ -f "$f" ] || continue
+            for n in $(aarch64-linux-gnu-readelf -d "$f" 2>/dev/null \
+                        | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+                find_lib "$n" >/dev/null && continue
+                local pk; pk=$(soname_pkg "$n" || true)
+                if [ -n "$pk" ] && apt-cache show "$pk:arm64" >/dev/null 2>&1; then
+                    missing_pkgs="$missing_pkgs $pk:arm64"
+                else
+                    unresolved="$unresolved $n(needed by ${f#"$ROOT"})"
+                fi
+            done
+        done
+        [ -z "$unresolved" ] || die "libraries not found in $ROOT and no package guessed:$unresolved"
+        if [ -n "$missing_pkgs" ]; then
+            # shellcheck disable=SC2046
+            download_unpack $(echo "$missing_pkgs" | tr ' ' '\n' | sort -u)
+            changed=1
+        fi
+    done
+}
+resolve_closure
+for b in sbin/kexec sbin/vmcore-dmesg usr/sbin/makedumpfile bin/busybox; do
+    [ -x "$ROOT/$b" ] || die "missing $ROOT/$b"
+done
+phase_end
+
+# ---------------------------------------------------------------- 6. kernel headers for Kbuild
+phase headers
+HDR=$ROOT/usr/src/linux-headers-$KVER
+[ -d "$HDR" ] || die "missing $HDR"
+# The -arm64 headers point at the amd64 linux-kbuild package through relative symlinks
+# (scripts, tools -> ../../lib/linux-kbuild-X.Y/...). Inside the unpacked tree, make
+# $ROOT/usr/lib/linux-kbuild-X.Y point at the host's installed copy.
+KB=$ROOT/usr/lib/$KBUILD_PKG
+if [ ! -e "$KB" ]; then
+    ln -sfn "/usr/lib/$KBUILD_PKG" "$KB"
+fi
+[ -e "$HDR/scripts/Makefile.build" ] || [ -e "$HDR/scripts/" ] || die "$HDR/scripts does not resolve"
+echo "$KVER" > "$CACHE/kernel-release"
+phase_end
+
+log "ready: kernel $KVER, root $ROOT"
