@@ -40,7 +40,7 @@ if ! command -v bc >/dev/null; then
     phase_end() { log "phase $phase_name done in $(( $(date +%s) - phase_start ))s"; }
 fi
 
-mkdir -p "$STAMPS" "$DEBS" "$ROOT"
+mkdir -p "$STAMPS" "$DEBS" "$ROOT" "$CACHE/filelists"
 [ "$FORCE" = 1 ] && rm -f "$STAMPS"/*
 
 # ---------------------------------------------------------------- 1. apt sources
@@ -99,13 +99,16 @@ ARM64_PKGS="linux-image-$KVER:arm64 linux-headers-$KVER:arm64
   linux-headers-${KVER%-arm64}-common busybox-static:arm64 kexec-tools:arm64
   makedumpfile:arm64 libc6:arm64"
 
-# Library packages reachable through Depends/Pre-Depends of the programs we run (only lib*
-# packages: the programs run from the tree with QEMU_LD_PREFIX or in the initramfs, nothing
-# is configured, so debconf, perl and friends are not needed).
-lib_deps() {
-    apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
+# Direct library dependencies (Depends/Pre-Depends, lib* only, one level) of the given
+# packages. The DT_NEEDED walk below uses it for a soname whose package name does not follow
+# the SONAME rule: it then takes the library dependencies of the package owning the requester.
+lib_deps() {  # PKG... -> direct run-time deps, one per line
+    apt-cache depends --no-recommends --no-suggests --no-conflicts --no-breaks \
         --no-replaces --no-enhances "$@" 2>/dev/null \
-        | grep -v '^ ' | grep -E '^lib[^<]*:arm64$' | sort -u
+        | sed -n 's/^ *|\{0,1\}\(Pre\)\{0,1\}Depends: \([^<>]*\)$/\2/p' \
+        | sed 's/:arm64$//; s/:any$//' \
+        | grep -Evx 'debconf|cdebconf|perl|perl-base|dpkg|tar|install-info|debianutils' \
+        | sed 's/$/:arm64/' | sort -u
 }
 
 # download_unpack PKG...: apt-get download into $DEBS (skipping .debs already there for the
@@ -120,13 +123,19 @@ download_unpack() {
         # apt-get download names files NAME_VERSION_ARCH.deb with ':' in VERSION as %3a
         deb=$(ls "$DEBS/${name}_${ver//:/%3a}_"*.deb 2>/dev/null | head -n1 || true)
         if [ -z "$deb" ]; then
-            (cd "$DEBS" && apt-get download -q "$name${arch:+:$arch}=$ver" >&2)
+            # -o APT::Sandbox::User=root: the cache directory need not be writable by _apt
+            (cd "$DEBS" && apt-get download -q -o APT::Sandbox::User=root \
+                "$name${arch:+:$arch}=$ver" >&2)
             deb=$(ls "$DEBS/${name}_${ver//:/%3a}_"*.deb | head -n1)
         fi
         if [ ! -e "$STAMPS/unpacked-$(basename "$deb")" ]; then
             log "unpack $(basename "$deb")"
             dpkg-deb -x "$deb" "$ROOT"
             touch "$STAMPS/unpacked-$(basename "$deb")"
+        fi
+        if [ ! -s "$CACHE/filelists/$name.list" ]; then
+            # file list, to find which package owns a library
+            dpkg-deb --fsys-tarfile "$deb" | tar -t | sed 's|^\./|/|' > "$CACHE/filelists/$name.list"
         fi
     done
 }
@@ -135,7 +144,7 @@ if [ ! -e "$STAMPS/arm64-debs-$KVER" ]; then
     # shellcheck disable=SC2086
     download_unpack $ARM64_PKGS
     # shellcheck disable=SC2046
-    download_unpack $(lib_deps kexec-tools:arm64 makedumpfile:arm64 busybox-static:arm64)
+    download_unpack $(lib_deps kexec-tools:arm64 makedumpfile:arm64)
     touch "$STAMPS/arm64-debs-$KVER"
 fi
 phase_end
@@ -157,34 +166,51 @@ soname_pkg() {
     [ "$num" = "$s" ] && return 1
     case $base in *[0-9]) echo "$base-$num" ;; *) echo "$base$num" ;; esac
 }
+# owner_pkg /path/in/tree: the unpacked package whose file list holds it (by basename match
+# on the path inside the package, with or without the /usr merge prefix).
+owner_pkg() {
+    local rel=${1#"$ROOT"} l
+    l=$(grep -lxF -e "$rel" -e "/usr$rel" -e "${rel#/usr}" "$CACHE"/filelists/*.list 2>/dev/null | head -n1)
+    [ -n "$l" ] && basename "$l" .list
+}
+# Walk DT_NEEDED from the programs we run, breadth first; download what is missing.
 resolve_closure() {
-    local changed=1 f n missing_pkgs unresolved
-    while [ $changed = 1 ]; do
-        changed=0; missing_pkgs=""; unresolved=""
-        for f in "$ROOT/sbin/kexec" "$ROOT/sbin/vmcore-dmesg" "$ROOT/usr/sbin/makedumpfile" \
-                 "$ROOT"/lib/aarch64-linux-gnu/*.so* "$ROOT"/usr/lib/aarch64-linux-gnu/*.so*; do
-            [ -f "$f" ] || continue
-            for n in $(aarch64-linux-gnu-readelf -d "$f" 2>/dev/null \
-                        | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
-                find_lib "$n" >/dev/null && continue
-                local pk; pk=$(soname_pkg "$n" || true)
-                if [ -n "$pk" ] && apt-cache show "$pk:arm64" >/dev/null 2>&1; then
-                    missing_pkgs="$missing_pkgs $pk:arm64"
-                else
-                    unresolved="$unresolved $n(needed by ${f#"$ROOT"})"
-                fi
+    local round f n pk lib owner missing_pkgs unresolved queue seen next
+    for round in 1 2 3 4 5 6 7 8; do
+        missing_pkgs=""; unresolved=""; seen=" "
+        queue="$ROOT/sbin/kexec $ROOT/sbin/vmcore-dmesg $ROOT/usr/bin/makedumpfile"
+        while [ -n "$queue" ]; do
+            next=""
+            for f in $queue; do
+                for n in $(aarch64-linux-gnu-readelf -d "$f" 2>/dev/null \
+                            | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+                    case $seen in *" $n "*) continue ;; esac
+                    seen="$seen$n "
+                    if lib=$(find_lib "$n"); then
+                        next="$next $(readlink -f "$lib")"
+                        continue
+                    fi
+                    pk=$(soname_pkg "$n" || true)
+                    if [ -n "$pk" ] && apt-cache policy "$pk:arm64" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+                        missing_pkgs="$missing_pkgs $pk:arm64"
+                    elif owner=$(owner_pkg "$f") && [ -n "$owner" ]; then
+                        missing_pkgs="$missing_pkgs $(lib_deps "$owner:arm64" | tr '\n' ' ')"
+                    else
+                        unresolved="$unresolved $n(needed by ${f#"$ROOT"})"
+                    fi
+                done
             done
+            queue=$next
         done
         [ -z "$unresolved" ] || die "libraries not found in $ROOT and no package guessed:$unresolved"
-        if [ -n "$missing_pkgs" ]; then
-            # shellcheck disable=SC2046
-            download_unpack $(echo "$missing_pkgs" | tr ' ' '\n' | sort -u)
-            changed=1
-        fi
+        [ -n "$missing_pkgs" ] || { log "DT_NEEDED closure complete:$seen"; return 0; }
+        # shellcheck disable=SC2046
+        download_unpack $(echo "$missing_pkgs" | tr ' ' '\n' | grep . | sort -u)
     done
+    die "DT_NEEDED closure did not settle after 8 rounds"
 }
 resolve_closure
-for b in sbin/kexec sbin/vmcore-dmesg usr/sbin/makedumpfile bin/busybox; do
+for b in sbin/kexec sbin/vmcore-dmesg usr/bin/makedumpfile bin/busybox; do
     [ -x "$ROOT/$b" ] || die "missing $ROOT/$b"
 done
 phase_end
@@ -200,7 +226,13 @@ KB=$ROOT/usr/lib/$KBUILD_PKG
 if [ ! -e "$KB" ]; then
     ln -sfn "/usr/lib/$KBUILD_PKG" "$KB"
 fi
-[ -e "$HDR/scripts/Makefile.build" ] || [ -e "$HDR/scripts/" ] || die "$HDR/scripts does not resolve"
+# The -arm64 Makefile includes the -common one by absolute path (/usr/src/...): point it into
+# the unpacked tree instead.
+if grep -q '^include /usr/src/' "$HDR/Makefile"; then
+    sed -i "s|^include /usr/src/|include $ROOT/usr/src/|" "$HDR/Makefile"
+fi
+[ -e "$HDR/scripts/Makefile.build" ] || die "$HDR/scripts does not resolve (is $KBUILD_PKG installed?)"
+[ -e "$ROOT/usr/src/linux-headers-${KVER%-arm64}-common/Makefile" ] || die "common headers missing"
 echo "$KVER" > "$CACHE/kernel-release"
 phase_end
 

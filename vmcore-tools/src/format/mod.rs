@@ -5,14 +5,23 @@
 //! VMCOREINFO text, the physical ranges it holds, and reads of physical
 //! memory ([`PhysMem`]).
 
+use std::borrow::Cow;
+use std::path::Path;
+
+use crash_payload::note::{NoteIter, NT_PRSTATUS};
+use crash_payload::vmcoreinfo::VMCOREINFO_NAME;
 use crash_payload::PhysAddr;
 
+use crate::error::{Error, ParseError};
 use crate::mem::PhysMem;
 use crate::source::Source;
 
+#[doc(hidden)]
+pub mod build;
 pub mod elf;
 pub mod flat;
 pub mod kdump;
+mod lzo;
 
 /// Which container the dump is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -63,6 +72,7 @@ pub struct NoteSegment {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct PhysRange {
     /// First address.
+    #[serde(serialize_with = "serialize_phys")]
     pub start: PhysAddr,
     /// Length in bytes.
     pub size: u64,
@@ -80,4 +90,208 @@ pub trait Dump: PhysMem + Send + Sync {
     fn ranges(&self) -> &[PhysRange];
     /// The underlying file.
     fn source(&self) -> &Source;
+    /// The format inside the container: for a flattened stream, the
+    /// reassembled file's format ([`Container::Kdump`], [`Container::QemuKdump`],
+    /// [`Container::Elf`] or [`Container::QemuElf`]); otherwise the container.
+    fn inner_container(&self) -> Container {
+        self.info().container
+    }
+}
+
+/// Serializes a physical address as a `0x`-prefixed hex string (JSON has no
+/// 64-bit integers that every reader keeps exact).
+fn serialize_phys<S: serde::Serializer>(addr: &PhysAddr, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{:#x}", addr.get()))
+}
+
+/// `NT_PRFPREG`: floating-point registers. QEMU's `dump-guest-memory` writes
+/// one after each CPU's `NT_PRSTATUS` (`target/arm/arch_dump.c`); the
+/// kernel's crash notes never do.
+pub const NT_PRFPREG: u32 = 2;
+
+/// `EM_AARCH64`, the only machine this tool reads (`include/uapi/linux/elf-em.h`).
+pub const EM_AARCH64: u16 = 183;
+
+/// Size of arm64 `struct elf_prstatus`: an `NT_PRSTATUS` descriptor of this
+/// size marks an arm64 dump when the format names no machine.
+const ARM64_PRSTATUS_SIZE: usize = 392;
+
+/// Upper bound on the note bytes a dump may carry (every PT_NOTE together,
+/// or a kdump file's note copy). The kernel's notes are a few KiB per CPU;
+/// QEMU caps its guest note at 1 MiB.
+pub const MAX_NOTE_BYTES: u64 = 64 << 20;
+
+/// The bytes a format reader parses: the file itself, or the file a
+/// flattened stream reassembles to. Readers never see which.
+pub trait ByteSource: Send + Sync + std::fmt::Debug {
+    /// Length in bytes.
+    fn len(&self) -> u64;
+
+    /// True when there are no bytes.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `len` bytes at `offset` (borrowed when they lie in one piece), or an
+    /// error naming the offset and `what` was expected there.
+    fn bytes(&self, offset: u64, len: u64, what: &str) -> Result<Cow<'_, [u8]>, ParseError>;
+
+    /// The file underneath.
+    fn source(&self) -> &Source;
+
+    /// `offset` for a message: "file offset 0x…", or for a flattened stream
+    /// the reassembled offset and the stream offset it comes from.
+    fn describe(&self, offset: u64) -> String {
+        format!("file offset {offset:#x}")
+    }
+}
+
+impl ByteSource for Source {
+    fn len(&self) -> u64 {
+        Source::len(self)
+    }
+
+    fn bytes(&self, offset: u64, len: u64, what: &str) -> Result<Cow<'_, [u8]>, ParseError> {
+        Source::bytes(self, offset, len, what).map(Cow::Borrowed)
+    }
+
+    fn source(&self) -> &Source {
+        self
+    }
+}
+
+/// ELF magic, `\x7fELF`.
+pub const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
+/// The kdump-compressed signature (`diskdump_mod.h` `KDUMP_SIGNATURE`).
+pub const KDUMP_SIGNATURE: &[u8; 8] = b"KDUMP   ";
+/// The old diskdump signature, which this tool does not read.
+pub const DISKDUMP_SIGNATURE: &[u8; 8] = b"DISKDUMP";
+/// The flattened stream's signature (`makedumpfile.h` `MAKEDUMPFILE_SIGNATURE`).
+pub const MAKEDUMPFILE_SIGNATURE: &[u8; 12] = b"makedumpfile";
+
+/// Opens a dump file of any supported format, detected by content.
+pub fn open(path: &Path) -> Result<Box<dyn Dump>, Error> {
+    from_source(Source::open(path)?)
+}
+
+/// Reads a dump from bytes already opened (a mapped file, or memory in
+/// tests and fuzzing), detecting the format by content.
+///
+/// Only little-endian ELF64 aarch64 cores, kdump-compressed files and
+/// flattened makedumpfile streams of either are accepted; anything else is
+/// an error naming the file, the offset and what was expected there.
+pub fn from_source(src: Source) -> Result<Box<dyn Dump>, Error> {
+    let path = src.path().to_path_buf();
+    let n = src.len().min(16);
+    let head = src
+        .bytes(0, n, "a dump header")
+        .map_err(|e| Error::parse(&path, e))?
+        .to_vec();
+    match sniff(&head) {
+        Some(Kind::Elf) => elf::ElfDump::parse(src)
+            .map(|d| Box::new(d) as Box<dyn Dump>)
+            .map_err(|e| Error::parse(&path, e)),
+        Some(Kind::Kdump) => kdump::KdumpDump::parse(src)
+            .map(|d| Box::new(d) as Box<dyn Dump>)
+            .map_err(|e| Error::parse(&path, e)),
+        Some(Kind::Flat) => flat::open(src),
+        None => Err(Error::parse(&path, unknown_format(&head))),
+    }
+}
+
+/// What the first bytes say a file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Elf,
+    Kdump,
+    Flat,
+}
+
+pub(crate) fn sniff(head: &[u8]) -> Option<Kind> {
+    if head.starts_with(ELF_MAGIC) {
+        Some(Kind::Elf)
+    } else if head.starts_with(KDUMP_SIGNATURE) {
+        Some(Kind::Kdump)
+    } else if head.starts_with(MAKEDUMPFILE_SIGNATURE) {
+        Some(Kind::Flat)
+    } else {
+        None
+    }
+}
+
+pub(crate) fn unknown_format(head: &[u8]) -> ParseError {
+    if head.starts_with(DISKDUMP_SIGNATURE) {
+        return ParseError::new(
+            0,
+            "a kdump-compressed signature \"KDUMP   \", found \"DISKDUMP\" (the old diskdump format, not supported)",
+        );
+    }
+    let shown: Vec<String> = head.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    ParseError::new(
+        0,
+        format!(
+            "an ELF core (\\x7fELF), a kdump-compressed file (\"KDUMP   \") or a flattened makedumpfile stream (\"makedumpfile\"), found bytes {}",
+            shown.join(" ")
+        ),
+    )
+}
+
+/// Names an ELF `e_machine` for messages.
+pub(crate) fn machine_name(m: u16) -> &'static str {
+    match m {
+        3 => "i386",
+        8 => "mips",
+        20 => "ppc",
+        21 => "ppc64",
+        22 => "s390",
+        40 => "arm",
+        62 => "x86_64",
+        183 => "aarch64",
+        243 => "riscv",
+        258 => "loongarch",
+        _ => "unknown",
+    }
+}
+
+/// What a dump's notes say about it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct NotesSummary {
+    /// The first `VMCOREINFO` note's descriptor.
+    pub vmcoreinfo: Option<Vec<u8>>,
+    /// A `CORE`/`NT_PRSTATUS` note directly followed by a `CORE`/`NT_PRFPREG`
+    /// note: QEMU's pattern.
+    pub qemu: bool,
+    /// A `CORE`/`NT_PRSTATUS` descriptor of arm64's 392 bytes.
+    pub arm64_prstatus: bool,
+}
+
+/// Walks every note of every segment (stopping a segment at its first bad
+/// note: the CPU analysis reports those; opening the dump does not fail).
+pub(crate) fn summarize_notes(segments: &[NoteSegment]) -> NotesSummary {
+    let mut s = NotesSummary::default();
+    for seg in segments {
+        let mut prev_prstatus = false;
+        for note in NoteIter::new(&seg.data) {
+            let Ok(note) = note else { break };
+            let core = note.name == b"CORE";
+            if core && note.n_type == NT_PRFPREG && prev_prstatus {
+                s.qemu = true;
+            }
+            prev_prstatus = core && note.n_type == NT_PRSTATUS;
+            if prev_prstatus && note.desc.len() == ARM64_PRSTATUS_SIZE {
+                s.arm64_prstatus = true;
+            }
+            if s.vmcoreinfo.is_none() && note.name == VMCOREINFO_NAME {
+                s.vmcoreinfo = Some(note.desc.to_vec());
+            }
+        }
+    }
+    s
+}
+
+/// True when VMCOREINFO text carries a key only arm64 kernels write.
+pub(crate) fn vmcoreinfo_says_arm64(text: &[u8]) -> bool {
+    text.split(|&b| b == b'\n').any(|line| {
+        line.starts_with(b"NUMBER(kimage_voffset)=") || line.starts_with(b"NUMBER(TCR_EL1_T1SZ)=")
+    })
 }

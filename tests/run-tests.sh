@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian 12 machine and runs every test of the project:
+# unit tests, lints, the mutation test, and the integration tests on real
+# arm64 dumps made here under QEMU (tests/dumps/make-dumps.sh).
+#
+# Downloads and dumps are cached outside the clone in ${KEXECRS_CACHE:-/var/cache/kexec-rs}.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+t0=$(date +%s)
+phase() { printf '\n=== %s (%ds) ===\n' "$1" "$(( $(date +%s) - t0 ))"; }
+
+phase "setup"
+./tests/setup.sh
+
+phase "real dumps"
+./tests/dumps/make-dumps.sh
+
+phase "build"
+cargo build --workspace --all-targets --locked
+
+phase "lint"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+phase "tests"
+cargo test --workspace --locked
+
+phase "done"
