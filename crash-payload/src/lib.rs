@@ -10,6 +10,7 @@
 //! - [`crash_note`]: the kernel's 424-byte per-CPU crash-notes buffer.
 //! - [`vmcoreinfo`]: the `VMCOREINFO` note's `KEY=VALUE` text.
 //! - [`cpumap`]: the loader's CPU-map note, which says which note is which CPU.
+//! - [`elfcorehdr`]: the ELF64 `ET_CORE` header and program headers the crash kernel reads.
 #![no_std]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -17,6 +18,7 @@
 pub mod addr;
 pub mod cpumap;
 pub mod crash_note;
+pub mod elfcorehdr;
 pub mod le;
 pub mod note;
 pub mod prstatus;

@@ -658,6 +658,32 @@ impl Arm64 {
             .then(|| PhysAddr(va.0.wrapping_sub(self.kimage_voffset)))
     }
 
+    /// `__pa_symbol`: the physical address of a kernel-image symbol,
+    /// `va - kimage_voffset`. For addresses the caller knows lie in the
+    /// image (VMCOREINFO `SYMBOL()`s, kallsyms addresses of image
+    /// variables) even when the image's end is not known; refuses addresses
+    /// below `_text` or outside vmalloc space.
+    pub fn pa_symbol(&self, va: VirtAddr) -> Result<PhysAddr, MemError> {
+        if va.0 < self.text.0 || va.0 >= self.layout.vmalloc_end {
+            return Err(MemError::Translate {
+                addr: va,
+                why: format!("not a kernel-image address (_text is {})", self.text),
+            });
+        }
+        Ok(PhysAddr(va.0.wrapping_sub(self.kimage_voffset)))
+    }
+
+    /// Reads kernel-image data at a symbol address (see
+    /// [`Arm64::pa_symbol`]); the image is physically contiguous.
+    pub fn read_symbol(&self, mem: &dyn PhysMem, va: VirtAddr, buf: &mut [u8]) -> Result<(), MemError> {
+        let end = va.checked_add(buf.len() as u64).ok_or(MemError::Translate {
+            addr: va,
+            why: format!("a read of {} bytes wraps around the address space", buf.len()),
+        })?;
+        self.pa_symbol(VirtAddr(end.0.saturating_sub(1).max(va.0)))?;
+        mem.read_phys(self.pa_symbol(va)?, buf)
+    }
+
     /// Translates any kernel virtual address (linear map, kernel image,
     /// page-table walk for everything else).
     pub fn virt_to_phys(&self, mem: &dyn PhysMem, va: VirtAddr) -> Result<PhysAddr, MemError> {
@@ -831,7 +857,7 @@ pub(crate) mod tests {
              SYMBOL(swapper_pg_dir)={:x}\nSYMBOL(_stext)={:x}\n\
              NUMBER(VA_BITS)=48\nNUMBER(kimage_voffset)={:#x}\n\
              NUMBER(PHYS_OFFSET)=0x40000000\nNUMBER(TCR_EL1_T1SZ)=0x10\n\
-             NUMBER(KERNELPACMASK)=0xfff0000000000000\nKERNELOFFSET={:x}\n",
+             NUMBER(KERNELPACMASK)=0xffff000000000000\nKERNELOFFSET={:x}\n",
             0xffff_8000_0a00_0000u64 + kaslr,
             0xffff_8000_0801_0000u64 + kaslr,
             kimage_voffset,
@@ -944,7 +970,7 @@ pub(crate) mod tests {
     fn exported_layout_numbers_win() {
         let t = vmcoreinfo_text(0)
             + "NUMBER(MODULES_VADDR)=0xffff800000000000\nNUMBER(MODULES_END)=0xffff800008000000\n\
-               NUMBER(VMALLOC_START)=0xffff800008000000\nNUMBER(VMALLOC_END)=0xfffffbffefff0000\n\
+               NUMBER(VMALLOC_START)=0xffff800008000000\nNUMBER(VMALLOC_END)=0xfffffbffeff00000\n\
                NUMBER(VMEMMAP_START)=0xfffffc0000000000\nNUMBER(VMEMMAP_END)=0xfffffe0000000000\n";
         let a = Arm64::from_vmcoreinfo(&VmcoreInfo::parse(t.as_bytes()).unwrap()).unwrap();
         assert_eq!(a.layout().vmalloc_end, 0xffff_fbff_eff0_0000);

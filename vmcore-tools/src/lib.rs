@@ -13,7 +13,9 @@
 //! - [`report`]: text and JSON output.
 #![deny(missing_docs)]
 
+pub mod analyze;
 pub mod arm64;
+pub mod cli;
 pub mod cpus;
 pub mod error;
 pub mod format;

@@ -1,0 +1,334 @@
+//! Gathers the evidence from an opened dump: its notes, the CPU-map note and
+//! each CPU's crash-notes buffer in memory, data symbols, and facts from the
+//! kernel log; then hands them to [`crate::cpus::decide`].
+
+use std::path::{Path, PathBuf};
+
+use crash_payload::cpumap::{CpuEntry, CpuMap, CPUMAP_NAME, NT_KEXECRS_CPUMAP};
+use crash_payload::crash_note::{self, CRASH_NOTE_BUF_SIZE};
+use crash_payload::note::{NoteIter, NT_PRSTATUS};
+use crash_payload::prstatus::ElfPrstatus;
+use crash_payload::vmcoreinfo::{VmcoreInfo, VMCOREINFO_NAME};
+use crash_payload::{PhysAddr, VirtAddr};
+
+use crate::arm64::Arm64;
+use crate::cpus::{self, BufferState, Evidence, FoundNote, KernelLayout, SymbolEvidence, Verdict};
+use crate::error::Error;
+use crate::format::{self, Dump, NT_PRFPREG};
+use crate::kallsyms::Kallsyms;
+use crate::mem::PhysMem;
+use crate::report::Symbolize;
+use crate::symbols::Symbols;
+
+/// Where data symbols come from, besides the dump itself.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// A System.map of the same build.
+    pub system_map: Option<PathBuf>,
+    /// A vmlinux of the same build.
+    pub vmlinux: Option<PathBuf>,
+}
+
+/// What the dump's notes hold, sorted by kind.
+#[derive(Debug, Clone, Default)]
+pub struct Notes {
+    /// CORE/NT_PRSTATUS notes, in file order.
+    pub core: Vec<FoundNote>,
+    /// NT_PRFPREG notes seen (QEMU writes them; the kernel never does).
+    pub prfpreg: usize,
+    /// The loader's CPU-map, or why it is unusable.
+    pub cpumap: Option<Result<Vec<CpuEntry>, String>>,
+    /// The VMCOREINFO note's descriptor.
+    pub vmcoreinfo: Option<Vec<u8>>,
+    /// Why the note segments could not be read to the end, if so.
+    pub error: Option<String>,
+}
+
+/// Reads every note segment of `dump`.
+pub fn collect_notes(dump: &dyn Dump) -> Notes {
+    let mut out = Notes::default();
+    for seg in dump.note_segments() {
+        for n in NoteIter::new(&seg.data) {
+            let n = match n {
+                Ok(n) => n,
+                Err(e) => {
+                    out.error = Some(format!(
+                        "note segment at file offset {:#x}: {e}",
+                        seg.file_offset
+                    ));
+                    break;
+                }
+            };
+            let file_offset = seg.file_offset + n.offset as u64;
+            match (n.name, n.n_type) {
+                (b"CORE", NT_PRSTATUS) => out.core.push(FoundNote {
+                    index: out.core.len(),
+                    file_offset,
+                    prstatus: ElfPrstatus::parse(n.desc).map_err(|e| e.to_string()),
+                }),
+                (b"CORE", NT_PRFPREG) => out.prfpreg += 1,
+                (name, 0) if name == VMCOREINFO_NAME => out.vmcoreinfo = Some(n.desc.to_vec()),
+                (name, NT_KEXECRS_CPUMAP) if name == CPUMAP_NAME => {
+                    out.cpumap = Some(
+                        CpuMap::parse(n.desc)
+                            .map(|m| m.entries().collect())
+                            .map_err(|e| format!("file offset {file_offset:#x}: {e}")),
+                    )
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// An opened dump and what was learned from it.
+pub struct Analysis {
+    /// The file.
+    pub path: PathBuf,
+    /// The dump.
+    pub dump: Box<dyn Dump>,
+    /// Its notes.
+    pub notes: Notes,
+    /// VMCOREINFO text (from a note or the format's own copy).
+    pub vmcoreinfo: Option<Vec<u8>>,
+    /// Translation context, or why there is none.
+    pub arm64: Result<Arm64, String>,
+    /// Data (and function) symbols from --system-map / --vmlinux.
+    pub data_symbols: Option<Symbols>,
+    kallsyms: std::cell::OnceCell<Result<Kallsyms, String>>,
+}
+
+impl std::fmt::Debug for Analysis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Analysis").field("path", &self.path).finish()
+    }
+}
+
+impl Analysis {
+    /// Opens and indexes `path`. Reads headers and notes only.
+    pub fn open(path: &Path, opts: &Options) -> Result<Analysis, Error> {
+        let dump = format::open(path)?;
+        Analysis::from_dump(path, dump, opts)
+    }
+
+    /// Like [`Analysis::open`], for a dump already opened.
+    pub fn from_dump(path: &Path, dump: Box<dyn Dump>, opts: &Options) -> Result<Analysis, Error> {
+        let notes = collect_notes(dump.as_ref());
+        let vmcoreinfo = dump
+            .vmcoreinfo()
+            .map(<[u8]>::to_vec)
+            .or_else(|| notes.vmcoreinfo.clone());
+        let arm64 = match &vmcoreinfo {
+            None => Err("the dump carries no VMCOREINFO".to_string()),
+            Some(v) => VmcoreInfo::parse(v)
+                .map_err(|e| format!("VMCOREINFO: {e}"))
+                .and_then(|vi| Arm64::from_vmcoreinfo(&vi).map_err(|e| e.to_string())),
+        };
+        let mut data_symbols = None;
+        if opts.system_map.is_some() || opts.vmlinux.is_some() {
+            let a = arm64.as_ref().map_err(|e| Error::Unusable {
+                path: path.to_path_buf(),
+                msg: format!("cannot use symbol files without address translation: {e}"),
+            })?;
+            data_symbols = Some(Symbols::load_files(
+                opts.system_map.as_deref(),
+                opts.vmlinux.as_deref(),
+                a,
+            )?);
+        }
+        let mut an = Analysis {
+            path: path.to_path_buf(),
+            dump,
+            notes,
+            vmcoreinfo,
+            arm64,
+            data_symbols,
+            kallsyms: std::cell::OnceCell::new(),
+        };
+        if let (Ok(a), Some(s)) = (&mut an.arm64, &an.data_symbols) {
+            a.set_kernel_bounds(s.kernel_bounds());
+        }
+        Ok(an)
+    }
+
+    /// The VMCOREINFO view.
+    pub fn vmcoreinfo(&self) -> Option<VmcoreInfo<'_>> {
+        self.vmcoreinfo.as_deref().and_then(|v| VmcoreInfo::parse(v).ok())
+    }
+
+    /// The kernel's function symbols from the dump's kallsyms (loaded on
+    /// first use).
+    pub fn kallsyms(&self) -> Result<&Kallsyms, &str> {
+        self.kallsyms
+            .get_or_init(|| {
+                let a = self.arm64.as_ref().map_err(Clone::clone)?;
+                let vi = self.vmcoreinfo().ok_or("the dump carries no VMCOREINFO")?;
+                Kallsyms::load(self.dump.as_ref(), a, &vi).map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(String::as_str)
+    }
+
+    fn read_buffer(&self, pa: PhysAddr, size: u64) -> BufferState {
+        let len = (size as usize).clamp(CRASH_NOTE_BUF_SIZE, 4096);
+        let mut buf = vec![0u8; len];
+        match self.dump.read_phys(pa, &mut buf) {
+            Ok(()) => match crash_note::parse(&buf) {
+                Ok(n) => BufferState::Parsed(n),
+                Err(e) => BufferState::Corrupt(e),
+            },
+            Err(e) => BufferState::Unreadable(e.to_string()),
+        }
+    }
+
+    /// The address of a data symbol, from symbol files or the dump's kallsyms.
+    fn data_symbol(&self, name: &str) -> Option<VirtAddr> {
+        if let Some(s) = &self.data_symbols {
+            if let Some(a) = s.address_of(name) {
+                return Some(a);
+            }
+        }
+        self.kallsyms().ok().and_then(|k| k.address_of(name))
+    }
+
+    fn symbol_evidence(&self) -> Option<SymbolEvidence> {
+        let a = self.arm64.as_ref().ok()?;
+        let mem: &dyn PhysMem = self.dump.as_ref();
+        let crash_notes = self.data_symbol("crash_notes")?;
+        let per_cpu_offset = self.data_symbol("__per_cpu_offset")?;
+        let origin = match &self.data_symbols {
+            Some(s) => s.origin().to_string(),
+            None => "kallsyms (CONFIG_KALLSYMS_ALL)".to_string(),
+        };
+        let mask = |name: &str| -> Option<Vec<u32>> {
+            let va = self.data_symbol(name)?;
+            let w = a.read_u64(mem, va).ok()?;
+            Some((0..64).filter(|b| w & (1 << b) != 0).collect())
+        };
+        let present = mask("__cpu_present_mask").or_else(|| mask("__cpu_possible_mask"))?;
+        let online_at_dump = mask("__cpu_online_mask");
+        let base = a.read_u64(mem, crash_notes).ok()?;
+        let mut buffers = Vec::new();
+        for &cpu in &present {
+            let off_va = per_cpu_offset.checked_add(8 * u64::from(cpu))?;
+            let state = match a.read_u64(mem, off_va) {
+                Err(e) => BufferState::Unreadable(format!("__per_cpu_offset[{cpu}]: {e}")),
+                Ok(off) => {
+                    let va = VirtAddr(base.wrapping_add(off));
+                    match a.virt_to_phys(mem, va) {
+                        Ok(pa) => self.read_buffer(pa, CRASH_NOTE_BUF_SIZE as u64),
+                        Err(e) => BufferState::Unreadable(e.to_string()),
+                    }
+                }
+            };
+            buffers.push((cpu, state));
+        }
+        Some(SymbolEvidence {
+            origin,
+            present,
+            online_at_dump,
+            buffers,
+        })
+    }
+
+    /// The kernel log lines, as `vmcore dmesg` prints them.
+    pub fn log_lines(&self) -> Result<Vec<String>, String> {
+        let a = self.arm64.as_ref().map_err(Clone::clone)?;
+        let vi = self.vmcoreinfo().ok_or("the dump carries no VMCOREINFO")?;
+        let records = crate::printk::read_log(self.dump.as_ref(), a, &vi).map_err(|e| e.to_string())?;
+        Ok(crate::printk::format_vmcore_dmesg(&records)
+            .lines()
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// Layout for plausibility checks.
+    pub fn layout(&self) -> Option<KernelLayout> {
+        let a = self.arm64.as_ref().ok()?;
+        let mut l = KernelLayout::for_va_bits(a.va_bits());
+        l.text = Some(a.stext().get()..a.kernel_image().end.max(a.stext().get() + (64 << 20)));
+        l.modules = Some(a.module_window());
+        Some(l)
+    }
+
+    /// Gathers the evidence for the CPU verdict.
+    pub fn evidence(&self) -> Evidence {
+        let mut ev = Evidence {
+            notes: self.notes.core.clone(),
+            qemu: self.notes.prfpreg > 0,
+            layout: self.layout(),
+            ..Default::default()
+        };
+        match &self.notes.cpumap {
+            Some(Ok(entries)) => {
+                ev.cpumap = Some(
+                    entries
+                        .iter()
+                        .map(|e| (*e, self.read_buffer(e.notes_paddr, e.notes_size)))
+                        .collect(),
+                )
+            }
+            Some(Err(e)) => ev.cpumap_error = Some(e.clone()),
+            None => {}
+        }
+        if ev.cpumap.is_none() && !ev.qemu {
+            ev.symbols = self.symbol_evidence();
+        }
+        if !ev.qemu {
+            if let Ok(lines) = self.log_lines() {
+                ev.log = Some(cpus::log_facts(lines.iter().map(String::as_str)));
+            }
+        }
+        ev
+    }
+
+    /// The CPU verdict.
+    pub fn verdict(&self) -> Verdict {
+        cpus::decide(&self.evidence())
+    }
+
+    /// A symbolizer over kallsyms (and symbol files).
+    pub fn symbolizer(&self) -> AnalysisSymbols<'_> {
+        AnalysisSymbols { an: self }
+    }
+
+    /// Fails when the dump is unusable for CPU analysis (no notes at all,
+    /// broken note segments).
+    pub fn check_usable(&self) -> Result<(), Error> {
+        if let Some(e) = &self.notes.error {
+            return Err(Error::Unusable {
+                path: self.path.clone(),
+                msg: e.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Symbolizes through an [`Analysis`].
+#[derive(Debug)]
+pub struct AnalysisSymbols<'a> {
+    an: &'a Analysis,
+}
+
+impl Symbolize for AnalysisSymbols<'_> {
+    fn symbolize(&self, addr: u64) -> Option<String> {
+        if let Ok(k) = self.an.kallsyms() {
+            if let Some(s) = k.symbolize(VirtAddr(addr)) {
+                return Some(s);
+            }
+        }
+        self.an
+            .data_symbols
+            .as_ref()
+            .and_then(|s| s.symbolize(VirtAddr(addr)))
+    }
+
+    fn strip_pac(&self, addr: u64) -> u64 {
+        match &self.an.arm64 {
+            Ok(a) => a.strip_pac(addr),
+            Err(_) => addr,
+        }
+    }
+}
