@@ -28,18 +28,15 @@ export DEBIAN_FRONTEND=noninteractive
 log() { printf '[setup] %s\n' "$*" >&2; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
 
-phase_start=0
-phase() { phase_start=$(date +%s.%N); phase_name=$1; log "phase $1 ..."; }
-phase_end() { log "$(printf 'phase %s done in %.1fs' "$phase_name" "$(echo "$(date +%s.%N) - $phase_start" | bc)")"; }
+# Durations from bash's EPOCHREALTIME, in tenths of a second.
+now_ds() { local t=${EPOCHREALTIME/[.,]/}; echo $(( t / 100000 )); }
+phase() { phase_start=$(now_ds); phase_name=$1; log "phase $1 ..."; }
+phase_end() {
+    local d=$(( $(now_ds) - phase_start ))
+    log "phase $phase_name done in $(( d / 10 )).$(( d % 10 ))s"
+}
 
 [ "$(id -u)" = 0 ] || die "run as root (apt-get install, dpkg --add-architecture)"
-command -v bc >/dev/null || apt-get install -y -q bc >/dev/null 2>&1 || true
-if ! command -v bc >/dev/null; then
-    # bc is only used for timings; fall back to integer seconds
-    phase() { phase_start=$(date +%s); phase_name=$1; log "phase $1 ..."; }
-    phase_end() { log "phase $phase_name done in $(( $(date +%s) - phase_start ))s"; }
-fi
-
 mkdir -p "$STAMPS" "$DEBS" "$ROOT" "$CACHE/filelists"
 [ "$FORCE" = 1 ] && rm -f "$STAMPS"/*
 
@@ -65,8 +62,7 @@ KVER_RESOLVED=$(apt-cache depends linux-image-arm64:arm64 2>/dev/null \
 # linux-kbuild-X.Y matches the kernel's major.minor (6.1.0-56-arm64 -> 6.1)
 KBUILD_PKG=linux-kbuild-$(echo "$KVER_RESOLVED" | cut -d. -f1-2)
 HOST_PKGS="qemu-system-arm qemu-user-static device-tree-compiler gcc-aarch64-linux-gnu
-  binutils-aarch64-linux-gnu cpio zstd gzip python3 make bc kmod $KBUILD_PKG
-  libelf-dev libssl-dev flex bison"
+  binutils-aarch64-linux-gnu cpio zstd gzip python3 make kmod util-linux coreutils $KBUILD_PKG"
 missing=""
 for p in $HOST_PKGS; do
     dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

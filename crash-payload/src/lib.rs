@@ -11,9 +11,14 @@
 //! - [`vmcoreinfo`]: the `VMCOREINFO` note's `KEY=VALUE` text.
 //! - [`cpumap`]: the loader's CPU-map note, which says which note is which CPU.
 //! - [`elfcorehdr`]: the ELF64 `ET_CORE` header and program headers the crash kernel reads.
+//!
+//! Firmware ABI: [`smccc`] (function IDs, versions, the SMC/HVC/fake conduit),
+//! [`psci`] (PSCI 1.1) and [`sdei`] (SDEI 1.0, event 0), each with one error type.
 #![no_std]
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+// `unsafe` is denied everywhere; the one exception is the `smc`/`hvc` asm in
+// `smccc::arch`, which carries `#[allow(unsafe_code)]` and `// SAFETY:` comments.
+#![deny(unsafe_code)]
 
 pub mod addr;
 pub mod cpumap;
@@ -22,6 +27,9 @@ pub mod elfcorehdr;
 pub mod le;
 pub mod note;
 pub mod prstatus;
+pub mod psci;
+pub mod sdei;
+pub mod smccc;
 pub mod vmcoreinfo;
 
 pub use addr::{PhysAddr, VirtAddr};

@@ -221,7 +221,7 @@ mod tests {
     #[test]
     fn parses_nested_ranges() {
         let m = Iomem::parse(SAMPLE).unwrap();
-        assert_eq!(m.entries.len(), 7);
+        assert_eq!(m.entries.len(), 8);
         assert_eq!(m.entries[1].depth, 1);
         assert_eq!(m.entries[1].name, "9000000.pl011 pl011@9000000");
         assert_eq!(m.system_ram(), vec![r(0x4000_0000, 0xbfff_ffff)]);

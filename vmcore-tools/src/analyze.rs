@@ -18,7 +18,8 @@ use crate::format::{self, Dump, NT_PRFPREG};
 use crate::kallsyms::Kallsyms;
 use crate::mem::PhysMem;
 use crate::report::Symbolize;
-use crate::symbols::Symbols;
+use crate::symbols::{LinkSymbols, Symbols};
+use std::cell::OnceCell;
 
 /// Where data symbols come from, besides the dump itself.
 #[derive(Debug, Clone, Default)]
@@ -94,9 +95,9 @@ pub struct Analysis {
     pub vmcoreinfo: Option<Vec<u8>>,
     /// Translation context, or why there is none.
     pub arm64: Result<Arm64, String>,
-    /// Data (and function) symbols from --system-map / --vmlinux.
-    pub data_symbols: Option<Symbols>,
-    kallsyms: std::cell::OnceCell<Result<Kallsyms, String>>,
+    /// Where symbol files were given, their description.
+    pub symbol_files: Option<String>,
+    symbols: OnceCell<Result<Symbols, String>>,
 }
 
 impl std::fmt::Debug for Analysis {
@@ -105,8 +106,16 @@ impl std::fmt::Debug for Analysis {
     }
 }
 
+fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 impl Analysis {
-    /// Opens and indexes `path`. Reads headers and notes only.
+    /// Opens and indexes `path`. Reads headers and notes only (and, when
+    /// symbol files are given, the dump's kallsyms to check they match).
     pub fn open(path: &Path, opts: &Options) -> Result<Analysis, Error> {
         let dump = format::open(path)?;
         Analysis::from_dump(path, dump, opts)
@@ -125,17 +134,26 @@ impl Analysis {
                 .map_err(|e| format!("VMCOREINFO: {e}"))
                 .and_then(|vi| Arm64::from_vmcoreinfo(&vi).map_err(|e| e.to_string())),
         };
-        let mut data_symbols = None;
-        if opts.system_map.is_some() || opts.vmlinux.is_some() {
-            let a = arm64.as_ref().map_err(|e| Error::Unusable {
-                path: path.to_path_buf(),
-                msg: format!("cannot use symbol files without address translation: {e}"),
+        let mut links = Vec::new();
+        if let Some(p) = &opts.system_map {
+            let bytes = read_file(p)?;
+            let l = LinkSymbols::parse_system_map(&bytes, &p.display().to_string()).map_err(|e| {
+                Error::Unusable {
+                    path: p.clone(),
+                    msg: e.to_string(),
+                }
             })?;
-            data_symbols = Some(Symbols::load_files(
-                opts.system_map.as_deref(),
-                opts.vmlinux.as_deref(),
-                a,
-            )?);
+            links.push((p.clone(), l));
+        }
+        if let Some(p) = &opts.vmlinux {
+            let bytes = read_file(p)?;
+            let l = LinkSymbols::parse_vmlinux(&bytes, &p.display().to_string()).map_err(|e| {
+                Error::Unusable {
+                    path: p.clone(),
+                    msg: e.to_string(),
+                }
+            })?;
+            links.push((p.clone(), l));
         }
         let mut an = Analysis {
             path: path.to_path_buf(),
@@ -143,13 +161,37 @@ impl Analysis {
             notes,
             vmcoreinfo,
             arm64,
-            data_symbols,
-            kallsyms: std::cell::OnceCell::new(),
+            symbol_files: None,
+            symbols: OnceCell::new(),
         };
-        if let (Ok(a), Some(s)) = (&mut an.arm64, &an.data_symbols) {
-            a.set_kernel_bounds(s.kernel_bounds());
+        if !links.is_empty() {
+            let mut syms = an.dump_symbols().map_err(|msg| Error::Unusable {
+                path: path.to_path_buf(),
+                msg: format!("cannot use symbol files: {msg}"),
+            })?;
+            let mut names = Vec::new();
+            for (p, l) in links {
+                syms.add_link_symbols(l).map_err(|e| Error::Unusable {
+                    path: p.clone(),
+                    msg: e.to_string(),
+                })?;
+                names.push(p.display().to_string());
+            }
+            an.symbol_files = Some(names.join(", "));
+            let _ = an.symbols.set(Ok(syms));
+        }
+        let bounds = an.symbols().ok().map(Symbols::kernel_bounds);
+        if let (Ok(a), Some(b)) = (&mut an.arm64, bounds) {
+            a.set_kernel_bounds(b);
         }
         Ok(an)
+    }
+
+    fn dump_symbols(&self) -> Result<Symbols, String> {
+        let a = self.arm64.as_ref().map_err(Clone::clone)?;
+        let vi = self.vmcoreinfo().ok_or("the dump carries no VMCOREINFO")?;
+        let k = Kallsyms::load(self.dump.as_ref(), a, &vi).map_err(|e| format!("kallsyms: {e}"))?;
+        Ok(Symbols::from_dump(a, &vi, Some(k)))
     }
 
     /// The VMCOREINFO view.
@@ -157,15 +199,11 @@ impl Analysis {
         self.vmcoreinfo.as_deref().and_then(|v| VmcoreInfo::parse(v).ok())
     }
 
-    /// The kernel's function symbols from the dump's kallsyms (loaded on
-    /// first use).
-    pub fn kallsyms(&self) -> Result<&Kallsyms, &str> {
-        self.kallsyms
-            .get_or_init(|| {
-                let a = self.arm64.as_ref().map_err(Clone::clone)?;
-                let vi = self.vmcoreinfo().ok_or("the dump carries no VMCOREINFO")?;
-                Kallsyms::load(self.dump.as_ref(), a, &vi).map_err(|e| e.to_string())
-            })
+    /// Every symbol source: the dump's kallsyms and VMCOREINFO, plus symbol
+    /// files when given (loaded on first use).
+    pub fn symbols(&self) -> Result<&Symbols, &str> {
+        self.symbols
+            .get_or_init(|| self.dump_symbols())
             .as_ref()
             .map_err(String::as_str)
     }
@@ -184,12 +222,7 @@ impl Analysis {
 
     /// The address of a data symbol, from symbol files or the dump's kallsyms.
     fn data_symbol(&self, name: &str) -> Option<VirtAddr> {
-        if let Some(s) = &self.data_symbols {
-            if let Some(a) = s.address_of(name) {
-                return Some(a);
-            }
-        }
-        self.kallsyms().ok().and_then(|k| k.address_of(name))
+        self.symbols().ok().and_then(|s| s.address_of(name))
     }
 
     fn symbol_evidence(&self) -> Option<SymbolEvidence> {
@@ -197,8 +230,8 @@ impl Analysis {
         let mem: &dyn PhysMem = self.dump.as_ref();
         let crash_notes = self.data_symbol("crash_notes")?;
         let per_cpu_offset = self.data_symbol("__per_cpu_offset")?;
-        let origin = match &self.data_symbols {
-            Some(s) => s.origin().to_string(),
+        let origin = match &self.symbol_files {
+            Some(s) => s.clone(),
             None => "kallsyms (CONFIG_KALLSYMS_ALL)".to_string(),
         };
         let mask = |name: &str| -> Option<Vec<u32>> {
@@ -314,15 +347,8 @@ pub struct AnalysisSymbols<'a> {
 
 impl Symbolize for AnalysisSymbols<'_> {
     fn symbolize(&self, addr: u64) -> Option<String> {
-        if let Ok(k) = self.an.kallsyms() {
-            if let Some(s) = k.symbolize(VirtAddr(addr)) {
-                return Some(s);
-            }
-        }
-        self.an
-            .data_symbols
-            .as_ref()
-            .and_then(|s| s.symbolize(VirtAddr(addr)))
+        let s = self.an.symbols().ok()?;
+        s.lookup(VirtAddr(addr)).map(|(l, _)| l.to_string())
     }
 
     fn strip_pac(&self, addr: u64) -> u64 {

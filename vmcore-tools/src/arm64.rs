@@ -106,7 +106,9 @@ pub enum WalkError {
         va_bits: u32,
     },
     /// VMCOREINFO gave no `SYMBOL(swapper_pg_dir)`.
-    #[error("virtual address {va}: cannot walk page tables: VMCOREINFO has no SYMBOL(swapper_pg_dir)")]
+    #[error(
+        "virtual address {va}: cannot walk page tables: VMCOREINFO has no SYMBOL(swapper_pg_dir)"
+    )]
     NoPageTable {
         /// The address.
         va: VirtAddr,
@@ -272,6 +274,9 @@ pub struct Arm64 {
     stext: VirtAddr,
     text: VirtAddr,
     bounds: KernelBounds,
+    /// End of the highest image variable VMCOREINFO names (a lower bound
+    /// of `_end`, used while `_end` is unknown).
+    symbol_hint_end: Option<VirtAddr>,
     layout: Layout,
 }
 
@@ -431,7 +436,19 @@ impl Arm64 {
             .checked_add(kaslr_offset)
             .filter(|t| *t <= stext.0 && stext.0 - *t < (16 << 20))
             .map_or(stext, VirtAddr);
+        // Image variables VMCOREINFO names (init_uts_ns, prb, ...) bound
+        // the image's data from below while `_end` is unknown.
+        let symbol_hint_end = vi
+            .entries()
+            .filter_map(|(k, v, _)| {
+                k.strip_prefix("SYMBOL(")?;
+                crash_payload::vmcoreinfo::parse_hex(v.trim())
+            })
+            .filter(|&v| v >= text.0 && v - text.0 < (256 << 20))
+            .max()
+            .map(|v| VirtAddr(v.saturating_add(8)));
         Ok(Arm64 {
+            symbol_hint_end,
             va_bits,
             va_bits_actual,
             page_shift,
@@ -532,14 +549,26 @@ impl Arm64 {
     }
 
     /// The kernel image range: `[_text, _end)` when `_end` is known, else
-    /// `[_text, _stext)` plus whatever text bound is known.
+    /// `[_text, x)` with `x` the highest of `_etext`, `_einittext` and the
+    /// end of the highest image variable VMCOREINFO names (its `.data`):
+    /// an under-estimate, so `.bss` beyond it counts as vmalloc space and
+    /// is translated by the page-table walk, which is still exact.
     pub fn kernel_image(&self) -> std::ops::Range<u64> {
-        let end = self
-            .bounds
-            .end
-            .or(self.bounds.inittext.map(|(_, e)| e))
-            .or(self.bounds.etext)
-            .unwrap_or(self.stext);
+        let end = self.bounds.end.map_or_else(
+            || {
+                [
+                    self.bounds.inittext.map(|(_, e)| e),
+                    self.bounds.etext,
+                    self.symbol_hint_end,
+                    Some(self.stext),
+                ]
+                .into_iter()
+                .flatten()
+                .max()
+                .unwrap_or(self.stext)
+            },
+            |e| e,
+        );
         self.text.0..end.0
     }
 
@@ -558,8 +587,7 @@ impl Arm64 {
             Region::NonCanonical
         } else if v < l.page_end {
             Region::Linear
-        } else if self.kernel_image().contains(&v) || (self.text.0..self.stext.0 + 1).contains(&v)
-        {
+        } else if self.kernel_image().contains(&v) || (self.text.0..self.stext.0 + 1).contains(&v) {
             Region::KernelImage
         } else if (l.modules_vaddr..l.modules_end).contains(&v) {
             Region::Modules
@@ -675,11 +703,21 @@ impl Arm64 {
 
     /// Reads kernel-image data at a symbol address (see
     /// [`Arm64::pa_symbol`]); the image is physically contiguous.
-    pub fn read_symbol(&self, mem: &dyn PhysMem, va: VirtAddr, buf: &mut [u8]) -> Result<(), MemError> {
-        let end = va.checked_add(buf.len() as u64).ok_or(MemError::Translate {
-            addr: va,
-            why: format!("a read of {} bytes wraps around the address space", buf.len()),
-        })?;
+    pub fn read_symbol(
+        &self,
+        mem: &dyn PhysMem,
+        va: VirtAddr,
+        buf: &mut [u8],
+    ) -> Result<(), MemError> {
+        let end = va
+            .checked_add(buf.len() as u64)
+            .ok_or(MemError::Translate {
+                addr: va,
+                why: format!(
+                    "a read of {} bytes wraps around the address space",
+                    buf.len()
+                ),
+            })?;
         self.pa_symbol(VirtAddr(end.0.saturating_sub(1).max(va.0)))?;
         mem.read_phys(self.pa_symbol(va)?, buf)
     }
@@ -811,13 +849,21 @@ impl Arm64 {
 
     /// Reads `buf.len()` bytes of kernel virtual memory at `va`, translating
     /// page by page.
-    pub fn read_virt(&self, mem: &dyn PhysMem, va: VirtAddr, buf: &mut [u8]) -> Result<(), MemError> {
+    pub fn read_virt(
+        &self,
+        mem: &dyn PhysMem,
+        va: VirtAddr,
+        buf: &mut [u8],
+    ) -> Result<(), MemError> {
         let page = self.page_size();
         let mut done = 0usize;
         while done < buf.len() {
             let cur = va.checked_add(done as u64).ok_or(MemError::Translate {
                 addr: va,
-                why: format!("a read of {} bytes wraps around the address space", buf.len()),
+                why: format!(
+                    "a read of {} bytes wraps around the address space",
+                    buf.len()
+                ),
             })?;
             let in_page = (page - (cur.0 & (page - 1))) as usize;
             let n = in_page.min(buf.len() - done);
@@ -993,9 +1039,19 @@ pub(crate) mod tests {
             e.to_string(),
             "unsupported: 52-bit VA with 4 KiB pages (FEAT_LPA2, Linux 6.9+)"
         );
-        let t = vmcoreinfo_text(0).replace("NUMBER(PHYS_OFFSET)=0x40000000", "NUMBER(PHYS_OFFSET)=0xzz");
+        let t = vmcoreinfo_text(0)
+            .replace("NUMBER(PHYS_OFFSET)=0x40000000", "NUMBER(PHYS_OFFSET)=0xzz");
         let e = Arm64::from_vmcoreinfo(&VmcoreInfo::parse(t.as_bytes()).unwrap()).unwrap_err();
-        assert!(matches!(e, Arm64Error::BadValue { key: "NUMBER(PHYS_OFFSET)", .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                Arm64Error::BadValue {
+                    key: "NUMBER(PHYS_OFFSET)",
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1003,10 +1059,14 @@ pub(crate) mod tests {
         let a = arm64(0x1234_0000);
         let mem = FakeMem::default();
         assert_eq!(
-            a.virt_to_phys(&mem, VirtAddr(0xffff_0000_1234_5678)).unwrap(),
+            a.virt_to_phys(&mem, VirtAddr(0xffff_0000_1234_5678))
+                .unwrap(),
             PhysAddr(0x5234_5678)
         );
-        assert_eq!(a.phys_to_lm(PhysAddr(0x5234_5678)), VirtAddr(0xffff_0000_1234_5678));
+        assert_eq!(
+            a.phys_to_lm(PhysAddr(0x5234_5678)),
+            VirtAddr(0xffff_0000_1234_5678)
+        );
         // _stext is 64 KiB into an image loaded at 0x4020_0000.
         assert_eq!(
             a.virt_to_phys(&mem, a.stext()).unwrap(),
@@ -1015,8 +1075,14 @@ pub(crate) mod tests {
         assert_eq!(a.region(a.stext()), Region::KernelImage);
         assert_eq!(a.region(VirtAddr(0xffff_0000_0000_0000)), Region::Linear);
         assert_eq!(a.region(VirtAddr(0x0000_ffff_0000_0000)), Region::User);
-        assert_eq!(a.region(VirtAddr(0x00ff_0000_0000_0000)), Region::NonCanonical);
-        assert_eq!(a.region(VirtAddr(0xfffe_0000_0000_0000)), Region::NonCanonical);
+        assert_eq!(
+            a.region(VirtAddr(0x00ff_0000_0000_0000)),
+            Region::NonCanonical
+        );
+        assert_eq!(
+            a.region(VirtAddr(0xfffe_0000_0000_0000)),
+            Region::NonCanonical
+        );
         assert_eq!(a.region(VirtAddr(0xffff_8000_0100_0000)), Region::Modules);
         assert_eq!(a.region(VirtAddr(0xffff_8000_9000_0000)), Region::Vmalloc);
         assert_eq!(a.region(VirtAddr(0xffff_fc00_0000_1000)), Region::Vmemmap);
@@ -1032,19 +1098,52 @@ pub(crate) mod tests {
         pt.map_block(0xffff_8000_c020_0000, 0x4440_0000, 2);
         let mem = pt.build();
         let t = a.walk(&mem, VirtAddr(vm + 0x123)).unwrap();
-        assert_eq!(t, Translation { phys: PhysAddr(0x4567_8123), level: 3, size: 4096 });
+        assert_eq!(
+            t,
+            Translation {
+                phys: PhysAddr(0x4567_8123),
+                level: 3,
+                size: 4096
+            }
+        );
         let t = a.walk(&mem, VirtAddr(0xffff_8001_0123_4567)).unwrap();
-        assert_eq!(t, Translation { phys: PhysAddr(0x8123_4567), level: 1, size: 1 << 30 });
+        assert_eq!(
+            t,
+            Translation {
+                phys: PhysAddr(0x8123_4567),
+                level: 1,
+                size: 1 << 30
+            }
+        );
         let t = a.walk(&mem, VirtAddr(0xffff_8000_c021_0008)).unwrap();
-        assert_eq!(t, Translation { phys: PhysAddr(0x4441_0008), level: 2, size: 2 << 20 });
+        assert_eq!(
+            t,
+            Translation {
+                phys: PhysAddr(0x4441_0008),
+                level: 2,
+                size: 2 << 20
+            }
+        );
         // read_virt across a page boundary into an unmapped page fails with
         // the walk's message; inside the page it reads.
         let mut mem = mem;
         mem.put(PhysAddr(0x4567_8ff8), &[1, 2, 3, 4, 5, 6, 7, 8]);
-        assert_eq!(a.read_u64(&mem, VirtAddr(vm + 0xff8)).unwrap(), 0x0807_0605_0403_0201);
+        assert_eq!(
+            a.read_u64(&mem, VirtAddr(vm + 0xff8)).unwrap(),
+            0x0807_0605_0403_0201
+        );
         let mut b = [0u8; 16];
         let e = a.read_virt(&mem, VirtAddr(vm + 0xff8), &mut b).unwrap_err();
-        assert!(matches!(e, MemError::Translate { addr: VirtAddr(0xffff_8000_8000_4000), .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                MemError::Translate {
+                    addr: VirtAddr(0xffff_8000_8000_4000),
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1067,13 +1166,23 @@ pub(crate) mod tests {
         );
         assert_eq!(
             a.walk(&mem, VirtAddr(0x1000)).unwrap_err(),
-            WalkError::NotKernel { va: VirtAddr(0x1000), va_bits: 48 }
+            WalkError::NotKernel {
+                va: VirtAddr(0x1000),
+                va_bits: 48
+            }
         );
         // Level-3 reserved encoding (bits[1:0] = 01).
         let mut pt2 = tables_for(&a);
         pt2.set_raw(vm, 3, 0x4567_8001);
         let e = a.walk(&pt2.build(), VirtAddr(vm)).unwrap_err();
-        assert!(matches!(e, WalkError::BadDescriptor { level: 3, desc: 0x4567_8001, .. }));
+        assert!(matches!(
+            e,
+            WalkError::BadDescriptor {
+                level: 3,
+                desc: 0x4567_8001,
+                ..
+            }
+        ));
         // A block at level 0 is not allowed with a 4 KiB granule.
         let mut pt3 = tables_for(&a);
         pt3.set_raw(vm, 0, 0x8000_0001);
@@ -1102,7 +1211,12 @@ pub(crate) mod tests {
         let e = a.walk(&pt.build(), VirtAddr(vm)).unwrap_err();
         assert_eq!(
             e,
-            WalkError::Loop { va: VirtAddr(vm), level: 2, table: PhysAddr(l2), target: PhysAddr(l1) }
+            WalkError::Loop {
+                va: VirtAddr(vm),
+                level: 2,
+                table: PhysAddr(l2),
+                target: PhysAddr(l1)
+            }
         );
         assert_eq!(
             e.to_string(),
@@ -1117,9 +1231,23 @@ pub(crate) mod tests {
         let pgd = pt.pgd;
         pt.set_raw(vm, 0, pgd.0 | 3);
         let e = a.walk(&pt.build(), VirtAddr(vm)).unwrap_err();
-        assert_eq!(e, WalkError::Loop { va: VirtAddr(vm), level: 0, table: pgd, target: pgd });
+        assert_eq!(
+            e,
+            WalkError::Loop {
+                va: VirtAddr(vm),
+                level: 0,
+                table: pgd,
+                target: pgd
+            }
+        );
         let m: MemError = e.into();
-        assert!(matches!(m, MemError::Translate { addr: VirtAddr(0xffff_8000_8000_3000), .. }));
+        assert!(matches!(
+            m,
+            MemError::Translate {
+                addr: VirtAddr(0xffff_8000_8000_3000),
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -1137,7 +1265,10 @@ pub(crate) mod tests {
         mem.put(PhysAddr(pgd + i1 * 8), &(l2 | 3).to_le_bytes());
         mem.put(PhysAddr(l2 + i2 * 8), &(l3 | 3).to_le_bytes());
         // Output address 0x000a_0000_1230_0000 <- bits [47:16] + [15:12] = 0xa.
-        mem.put(PhysAddr(l3 + i3 * 8), &(0x1230_0000u64 | 0xa000 | 0x703).to_le_bytes());
+        mem.put(
+            PhysAddr(l3 + i3 * 8),
+            &(0x1230_0000u64 | 0xa000 | 0x703).to_le_bytes(),
+        );
         let tr = a.walk(&mem, VirtAddr(va)).unwrap();
         assert_eq!(tr.phys, PhysAddr(0x000a_0000_1230_4567));
         assert_eq!(tr.size, 65536);
@@ -1147,7 +1278,10 @@ pub(crate) mod tests {
     fn pac_and_plausibility() {
         let a = arm64(0x20_0000);
         // A signed kernel return address: PAC in bits [63:48] except bit 55.
-        assert_eq!(a.strip_pac(0x3a8b_8000_0812_3456 | (1 << 55)), 0xffff_8000_0812_3456);
+        assert_eq!(
+            a.strip_pac(0x3a8b_8000_0812_3456 | (1 << 55)),
+            0xffff_8000_0812_3456
+        );
         assert_eq!(a.strip_pac(0xffff_8000_0812_3456), 0xffff_8000_0812_3456);
         assert_eq!(a.strip_pac(0x0012_ffff_1234_5678), 0x0000_ffff_1234_5678);
         assert!(a.is_kernel_text(VirtAddr(0xffff_8000_0823_0000)));
@@ -1159,7 +1293,10 @@ pub(crate) mod tests {
             end: Some(VirtAddr(0xffff_8000_0a20_0000)),
         });
         assert!(!b.is_kernel_text(VirtAddr(0xffff_8000_0900_0000)));
-        assert_eq!(b.region(VirtAddr(0xffff_8000_0a1f_fff0)), Region::KernelImage);
+        assert_eq!(
+            b.region(VirtAddr(0xffff_8000_0a1f_fff0)),
+            Region::KernelImage
+        );
         assert!(b.is_kernel_stack_candidate(VirtAddr(0xffff_8000_0a1f_fff0)));
         assert!(!b.is_kernel_stack_candidate(VirtAddr(0xffff_8000_0a1f_fff8)));
         assert!(b.is_kernel_stack_candidate(VirtAddr(0xffff_8000_0c00_3e40)));

@@ -13,12 +13,15 @@
 //! memory_mapping->phys_addr`) and `p_offset = -1, p_filesz = 0` for
 //! memory it filtered out; such segments are not in the dump.
 //!
-//! Overlaps: the kernel and kexec-tools describe the kernel image with its
-//! own `PT_LOAD`, which lies inside a System RAM `PT_LOAD` (both read the same
-//! physical memory). A segment wholly inside another is therefore accepted as
-//! an alias and reads go to the enclosing one; a partial overlap is
-//! ambiguous and rejected, naming both program headers.
+//! Overlaps are normal: kexec-tools and the kernel describe the kernel
+//! image with its own `PT_LOAD` inside a System RAM one (both read the same
+//! physical memory), and `makedumpfile -E` keeps that segment while cutting
+//! the RAM segments around excluded pages, so the two overlap partly (seen:
+//! `0x40000000..0x40210000` and `0x40200000..0x42210000`). As in crash and
+//! makedumpfile (`paddr_to_offset`), the first `PT_LOAD` in program-header
+//! order that holds an address is the one read.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crash_payload::PhysAddr;
@@ -28,7 +31,7 @@ use crate::mem::{MemError, PhysMem};
 use crate::source::Source;
 
 use super::{
-    machine_name, summarize_notes, ByteSource, Container, Dump, FormatInfo, NoteSegment,
+    insert_uncovered, machine_name, summarize_notes, ByteSource, Container, Dump, FormatInfo, NoteSegment,
     PhysRange, EM_AARCH64, ELF_MAGIC, MAX_NOTE_BYTES,
 };
 
@@ -81,8 +84,11 @@ pub struct ElfDump<B: ByteSource> {
     notes: Vec<NoteSegment>,
     vmcoreinfo: Option<Vec<u8>>,
     ranges: Vec<PhysRange>,
-    /// Sorted by `paddr`, disjoint (aliases removed).
+    /// In program-header order.
     loads: Vec<Load>,
+    /// Disjoint pieces sorted by address: (start, end, index into `loads`),
+    /// each address served by the first load holding it.
+    pieces: Vec<(u64, u64, usize)>,
 }
 
 fn u16_at(b: &[u8], off: usize) -> u16 {
@@ -218,6 +224,9 @@ impl<B: ByteSource> ElfDump<B> {
                     }
                     let mut filesz = p_filesz;
                     match p_offset.checked_add(p_filesz) {
+                        // makedumpfile -E writes p_offset 0, p_filesz 0 for
+                        // a segment whose pages were all excluded.
+                        _ if p_filesz == 0 => {}
                         Some(end) if end <= file_len => {}
                         _ if incomplete => {
                             // makedumpfile marked the dump incomplete: keep
@@ -245,7 +254,7 @@ impl<B: ByteSource> ElfDump<B> {
             }
         }
 
-        let loads = resolve_overlaps(loads)?;
+        let (pieces, shadowed) = resolve_overlaps(&loads);
 
         let mut notes = Vec::with_capacity(note_ranges.len());
         for (off, size, phdr) in note_ranges {
@@ -279,16 +288,26 @@ impl<B: ByteSource> ElfDump<B> {
             loads.len(),
             notes.len()
         );
+        if shadowed > 0 {
+            let _ = write!(
+                description,
+                ", {shadowed} PT_LOAD overlapping an earlier one (the earlier is read)"
+            );
+        }
         if incomplete {
             description.push_str(", marked incomplete by makedumpfile");
         }
-        let ranges = loads
-            .iter()
-            .map(|l| PhysRange {
-                start: PhysAddr(l.paddr),
-                size: l.memsz,
-            })
-            .collect();
+        // Ranges: the pieces, merged where they touch.
+        let mut ranges: Vec<PhysRange> = Vec::new();
+        for &(start, end, _) in &pieces {
+            match ranges.last_mut() {
+                Some(r) if r.start.get() + r.size == start => r.size += end - start,
+                _ => ranges.push(PhysRange {
+                    start: PhysAddr(start),
+                    size: end - start,
+                }),
+            }
+        }
         Ok(ElfDump {
             bytes,
             info: FormatInfo {
@@ -305,41 +324,28 @@ impl<B: ByteSource> ElfDump<B> {
             vmcoreinfo: summary.vmcoreinfo,
             ranges,
             loads,
+            pieces,
         })
     }
 }
 
-/// Sorts loads by address, drops those wholly inside another (aliases such as
-/// the kernel-image segment), and rejects partial overlaps.
-fn resolve_overlaps(mut loads: Vec<Load>) -> Result<Vec<Load>, ParseError> {
-    // Larger first at equal start, so an alias follows its container.
-    loads.sort_by(|a, b| a.paddr.cmp(&b.paddr).then(b.memsz.cmp(&a.memsz)));
-    let mut out: Vec<Load> = Vec::with_capacity(loads.len());
-    for l in loads {
-        if let Some(prev) = out.last() {
-            if l.paddr < prev.end() {
-                if l.end() <= prev.end() {
-                    continue; // alias inside prev
-                }
-                let (first, second) = if prev.phdr < l.phdr { (prev, &l) } else { (&l, prev) };
-                return Err(ParseError::new(
-                    second.phdr,
-                    format!(
-                        "PT_LOADs that do not partly overlap: the one at program header {:#x} \
-                         (paddr {:#x}..{:#x}) overlaps the one at program header {:#x} (paddr {:#x}..{:#x})",
-                        second.phdr,
-                        second.paddr,
-                        second.end(),
-                        first.phdr,
-                        first.paddr,
-                        first.end()
-                    ),
-                ));
-            }
+/// Splits the loads into disjoint pieces, each address going to the first
+/// load (in program-header order) that holds it. Returns the pieces sorted by
+/// address and how many loads overlap an earlier one.
+fn resolve_overlaps(loads: &[Load]) -> (Vec<(u64, u64, usize)>, usize) {
+    let mut map: BTreeMap<u64, (u64, usize)> = BTreeMap::new();
+    let mut shadowed = 0;
+    for (i, l) in loads.iter().enumerate() {
+        if map
+            .range(..l.end())
+            .next_back()
+            .is_some_and(|(_, (e, _))| *e > l.paddr)
+        {
+            shadowed += 1;
         }
-        out.push(l);
+        insert_uncovered(&mut map, l.paddr, l.end(), |_| i);
     }
-    Ok(out)
+    (map.into_iter().map(|(s, (e, i))| (s, e, i)).collect(), shadowed)
 }
 
 impl<B: ByteSource> PhysMem for ElfDump<B> {
@@ -350,17 +356,20 @@ impl<B: ByteSource> PhysMem for ElfDump<B> {
                 .get()
                 .checked_add(done as u64)
                 .ok_or(MemError::NotPresent(addr))?;
-            // Last load starting at or below a.
-            let idx = self.loads.partition_point(|l| l.paddr <= a);
-            let Some(l) = idx.checked_sub(1).and_then(|i| self.loads.get(i)) else {
+            // The piece holding a.
+            let idx = self.pieces.partition_point(|p| p.0 <= a);
+            let Some(&(_, end, li)) = idx.checked_sub(1).and_then(|i| self.pieces.get(i)) else {
                 return Err(MemError::NotPresent(PhysAddr(a)));
             };
-            if a >= l.end() {
+            if a >= end {
                 return Err(MemError::NotPresent(PhysAddr(a)));
             }
+            let Some(l) = self.loads.get(li) else {
+                return Err(MemError::NotPresent(PhysAddr(a)));
+            };
             let in_seg = a - l.paddr;
             let want = (buf.len() - done) as u64;
-            let n = want.min(l.end() - a);
+            let n = want.min(end - a);
             let dst = &mut buf[done..done + n as usize];
             // File-backed part, then zeros.
             let file_n = l.filesz.saturating_sub(in_seg).min(n);
@@ -440,8 +449,7 @@ mod tests {
         assert_eq!(
             d.ranges(),
             &[
-                PhysRange { start: PhysAddr(0x4000_0000), size: 0x3000 },
-                PhysRange { start: PhysAddr(0x4000_3000), size: 0x3000 },
+                PhysRange { start: PhysAddr(0x4000_0000), size: 0x6000 },
                 PhysRange { start: PhysAddr(0x5000_0000), size: 0x2000 },
             ]
         );
@@ -494,21 +502,49 @@ mod tests {
     }
 
     #[test]
-    fn kernel_image_alias_is_accepted_partial_overlap_is_not() {
+    fn overlapping_loads_read_the_first_in_header_order() {
+        // The kernel-image alias inside a RAM segment, as /proc/vmcore has.
         let alias = sample()
             .load(ElfLoad::new(0x4000_1000, build::pattern(0x4000_1000, 0x1000)))
             .build();
         let d = parse(alias).unwrap();
-        assert_eq!(d.ranges().len(), 3);
-        assert_eq!(d.read_u64(PhysAddr(0x4000_1000)).unwrap(), d.read_u64(PhysAddr(0x4000_1000)).unwrap());
+        assert_eq!(d.ranges().len(), 2);
+        assert!(d.info().description.contains("4 PT_LOAD") && d.info().description.contains("1 PT_LOAD overlapping"), "{}", d.info().description);
 
-        let bad = sample()
-            .load(ElfLoad::new(0x4000_5000, vec![0; 0x2000]))
-            .build();
-        let e = parse(bad).unwrap_err();
-        // Program headers: PT_NOTE at 64, loads at 120, 176, 232, 288.
-        assert_eq!(e.offset, 288);
-        assert!(e.expected.contains("0x120") && e.expected.contains("0xb0"), "{e}");
+        // A partial overlap as makedumpfile -E writes it; make the later
+        // segment's bytes differ so the test sees which one is read.
+        let d = parse(
+            sample()
+                .load(ElfLoad::new(0x4000_5000, vec![0xab; 0x2000]))
+                .build(),
+        )
+        .unwrap();
+        // 0x4000_5000..0x4000_6000 belongs to the earlier segment (zero tail).
+        assert_eq!(d.read_u64(PhysAddr(0x4000_5000)).unwrap(), 0);
+        // Past it, the later segment.
+        assert_eq!(d.read_u64(PhysAddr(0x4000_6000)).unwrap(), 0xabab_abab_abab_abab);
+        let mut buf = vec![0u8; 0x2000];
+        d.read_phys(PhysAddr(0x4000_5000), &mut buf).unwrap();
+        assert!(buf[..0x1000].iter().all(|&b| b == 0) && buf[0x1000..].iter().all(|&b| b == 0xab));
+        assert_eq!(
+            d.ranges(),
+            &[
+                PhysRange { start: PhysAddr(0x4000_0000), size: 0x7000 },
+                PhysRange { start: PhysAddr(0x5000_0000), size: 0x2000 },
+            ]
+        );
+
+        // An earlier segment listed after a later one in address order.
+        let d = parse(
+            ElfBuilder::new()
+                .load(ElfLoad::new(0x4020_0000, vec![1; 0x2000]))
+                .load(ElfLoad::new(0x4000_0000, vec![2; 0x20_1000]))
+                .build(),
+        )
+        .unwrap();
+        assert_eq!(d.read_u64(PhysAddr(0x4020_0000)).unwrap(), 0x0101_0101_0101_0101);
+        assert_eq!(d.read_u64(PhysAddr(0x401f_fff8)).unwrap(), 0x0202_0202_0202_0202);
+        assert_eq!(d.ranges(), &[PhysRange { start: PhysAddr(0x4000_0000), size: 0x20_2000 }]);
     }
 
     #[test]
@@ -579,6 +615,27 @@ mod tests {
         b[64 + 32..64 + 40].copy_from_slice(&(1u64 << 40).to_le_bytes());
         let e = parse(b).unwrap_err();
         assert_eq!(e.offset, 64);
+    }
+
+    #[test]
+    fn makedumpfile_excluded_segment_reads_as_zero() {
+        // makedumpfile -E: a segment whose pages were all excluded has
+        // p_offset 0 and p_filesz 0 (seen in a -d 31 conversion).
+        let d = parse(
+            sample()
+                .load(ElfLoad::new(0x6000_0000, vec![]).memsz(0x4000).offset(0))
+                .build(),
+        )
+        .unwrap();
+        assert_eq!(d.read_u64(PhysAddr(0x6000_3ff8)).unwrap(), 0);
+        // Any other offset past the end with bytes to read is refused.
+        let e = parse(
+            sample()
+                .load(ElfLoad::new(0x6000_0000, vec![1]).memsz(0x4000).offset(1 << 40))
+                .build(),
+        )
+        .unwrap_err();
+        assert!(e.expected.contains("within the file"), "{e}");
     }
 
     #[test]

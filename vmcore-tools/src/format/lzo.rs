@@ -10,7 +10,7 @@
 //!
 //! | first byte | instruction |
 //! |---|---|
-//! | `1LLDDDSS`, `01LDDDSS` + H | M2: copy `L+1+2`… (3..8) bytes from distance `(H<<3)+D+1` ≤ 2 KiB |
+//! | `1LLDDDSS`, `01LDDDSS` + H | M2: copy `(byte >> 5) + 1` (3 to 8) bytes from distance `(H<<3)+D+1` ≤ 2 KiB |
 //! | `001LLLLL` + [len] + LE16 | M3: copy `L+2` bytes from distance `(LE16>>2)+1` ≤ 16 KiB |
 //! | `0001HLLL` + [len] + LE16 | M4: copy `L+2` bytes from distance `16384+(H<<14)+(LE16>>2)`; distance 16384 ends the stream |
 //! | `0000LLLL`, state 0 | literal run of `L+3` bytes |
@@ -207,7 +207,7 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             match x % 4 {
-                0 => v.extend(std::iter::repeat_n((x >> 8) as u8, (x >> 16) as usize % 300)),
+                0 => v.extend(std::iter::repeat((x >> 8) as u8).take((x >> 16) as usize % 300)),
                 1 if v.len() > 64 => {
                     let back = 1 + (x >> 20) as usize % v.len().min(50_000);
                     let len = 3 + (x >> 40) as usize % 200;

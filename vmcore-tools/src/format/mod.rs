@@ -295,3 +295,185 @@ pub(crate) fn vmcoreinfo_says_arm64(text: &[u8]) -> bool {
         line.starts_with(b"NUMBER(kimage_voffset)=") || line.starts_with(b"NUMBER(TCR_EL1_T1SZ)=")
     })
 }
+
+/// Adds `[start, end)` to a map of disjoint intervals (start → (end,
+/// value)), only where the map has nothing yet; `make(at)` gives the value
+/// for a piece starting at `at`. Used where the first writer of a byte wins
+/// (overlapping PT_LOADs in header order; flattened records latest first).
+pub(crate) fn insert_uncovered<V>(
+    map: &mut std::collections::BTreeMap<u64, (u64, V)>,
+    start: u64,
+    end: u64,
+    mut make: impl FnMut(u64) -> V,
+) {
+    let mut covered: Vec<(u64, u64)> = Vec::new();
+    for (&s, (e, _)) in map.range(..end).rev() {
+        if *e <= start {
+            break;
+        }
+        covered.push((s, *e));
+    }
+    covered.reverse();
+    let mut cur = start;
+    for (s, e) in covered {
+        if s > cur {
+            map.insert(cur, (s, make(cur)));
+        }
+        cur = cur.max(e);
+    }
+    if cur < end {
+        map.insert(cur, (end, make(cur)));
+    }
+}
+
+impl std::fmt::Debug for dyn Dump {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dump")
+            .field("info", self.info())
+            .field("source", self.source())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::build::{self, Compression, ElfBuilder, ElfLoad, FlatOptions, KdumpBuilder};
+    use super::*;
+
+    /// xorshift64: deterministic, no dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+
+    fn inputs() -> Vec<(&'static str, Vec<u8>)> {
+        let elf = ElfBuilder::new()
+            .note_segment(build::kernel_notes(2, true))
+            .load(ElfLoad::new(0x4000_0000, build::pattern(0x4000_0000, 0x2000)))
+            .load(ElfLoad::new(0x4000_2000, build::pattern(0x4000_2000, 0x800)).memsz(0x1000))
+            .build();
+        let qelf = ElfBuilder::new()
+            .note_segment(build::qemu_notes(1))
+            .load(ElfLoad::new(0x4000_0000, build::pattern(0x4000_0000, 0x1000)))
+            .pn_xnum(true)
+            .build();
+        let kd = KdumpBuilder::new(4096)
+            .pattern_pages(0x40000..0x40001, Compression::Zlib)
+            .pattern_pages(0x40001..0x40002, Compression::Lzo)
+            .pattern_pages(0x40002..0x40003, Compression::Snappy)
+            .pattern_pages(0x40003..0x40004, Compression::Zstd)
+            .pattern_pages(0x40004..0x40005, Compression::None)
+            .filtered(0x40005)
+            .build();
+        let flat = build::flatten(&kd, FlatOptions { chunk: 3000, skip_zero: true, rewrite_first: 300 });
+        let flat_elf = build::flatten(&elf, FlatOptions::default());
+        vec![("elf", elf), ("qemu-elf", qelf), ("kdump", kd), ("flat-kdump", flat), ("flat-elf", flat_elf)]
+    }
+
+    /// Everything a reader of the dump would do first.
+    fn exercise(d: &dyn Dump, rng: &mut Rng) {
+        let _ = d.info();
+        for seg in d.note_segments() {
+            for n in NoteIter::new(&seg.data) {
+                if n.is_err() {
+                    break;
+                }
+            }
+        }
+        if let Some(v) = d.vmcoreinfo() {
+            let _ = crash_payload::vmcoreinfo::VmcoreInfo::parse(v);
+        }
+        let ranges = d.ranges().to_vec();
+        let mut buf = vec![0u8; 5000];
+        for r in ranges.iter().take(8) {
+            let _ = d.read_phys(r.start, &mut buf[..64]);
+            let end = r.start.get().saturating_add(r.size).saturating_sub(10);
+            let _ = d.read_phys(PhysAddr(end), &mut buf[..100]);
+        }
+        for _ in 0..4 {
+            let a = 0x4000_0000 + rng.below(0x8000) as u64;
+            let n = rng.below(buf.len());
+            let _ = d.read_phys(PhysAddr(a), &mut buf[..n]);
+        }
+        let _ = d.read_phys(PhysAddr(u64::MAX - 3), &mut buf[..8]);
+    }
+
+    #[test]
+    fn valid_inputs_open() {
+        let mut rng = Rng(1);
+        for (name, bytes) in inputs() {
+            let d = from_source(Source::from_vec(name, bytes)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            exercise(d.as_ref(), &mut rng);
+            assert!(!d.ranges().is_empty(), "{name}");
+        }
+    }
+
+    /// Seeded random flips, truncations and insertions of each builder's
+    /// valid file: opening and reading must give Ok or Err, never panic.
+    #[test]
+    fn mutations_never_panic() {
+        let mut rng = Rng(0x5eed_1234_abcd_0001);
+        let mut opened = 0;
+        for (name, good) in inputs() {
+            for round in 0..800 {
+                let mut b = good.clone();
+                let edits = 1 + rng.below(4);
+                for _ in 0..edits {
+                    // Headers are where the decisions are: aim there often.
+                    let span = if rng.next() & 1 == 0 { b.len().min(9000) } else { b.len() };
+                    let at = rng.below(span);
+                    match rng.below(10) {
+                        0 => b.truncate(at),
+                        1 => {
+                            let n = 1 + rng.below(16);
+                            let ins: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
+                            let at = at.min(b.len());
+                            b.splice(at..at, ins);
+                        }
+                        2 => {
+                            // A whole 64-bit field set to an extreme.
+                            let v = [0u64, u64::MAX, 1 << 63, 0x7fff_ffff_ffff_ffff, 0xffff_ffff][rng.below(5)];
+                            let at = at & !7;
+                            if at + 8 <= b.len() {
+                                b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+                            }
+                        }
+                        _ => {
+                            if at < b.len() {
+                                b[at] ^= 1 << rng.below(8);
+                            }
+                        }
+                    }
+                }
+                if b.is_empty() {
+                    continue;
+                }
+                let label = format!("{name} round {round}");
+                if let Ok(d) = from_source(Source::from_vec(label, b)) {
+                    opened += 1;
+                    exercise(d.as_ref(), &mut rng);
+                }
+            }
+        }
+        // Most single-byte flips land in page data, so many still open.
+        assert!(opened > 500, "{opened}");
+    }
+
+    #[test]
+    fn unknown_and_diskdump_formats_are_named() {
+        let e = from_source(Source::from_vec("x", b"DISKDUMP and more".to_vec())).unwrap_err();
+        assert!(e.to_string().contains("x: offset 0x0") && e.to_string().contains("DISKDUMP"), "{e}");
+        let e = from_source(Source::from_vec("x", b"hello".to_vec())).unwrap_err();
+        assert!(e.to_string().contains("68 65 6c 6c 6f"), "{e}");
+        let e = from_source(Source::from_vec("x", vec![])).unwrap_err();
+        assert!(e.to_string().contains("offset 0x0"), "{e}");
+    }
+}
