@@ -107,23 +107,29 @@ lib_deps() {  # PKG... -> direct run-time deps, one per line
         | sed 's/$/:arm64/' | sort -u
 }
 
-# download_unpack PKG...: apt-get download into $DEBS (skipping .debs already there for the
-# candidate version) and dpkg-deb -x each into $ROOT once (stamp per .deb file).
+# download_unpack PKG...: apt-get download (one call for all missing .debs, candidate
+# versions) into $DEBS, then dpkg-deb -x each into $ROOT once (stamp per .deb file).
+deb_of() {  # NAME VERSION -> path of the downloaded .deb, if there
+    ls "$DEBS/${1}_${2//:/%3a}_"*.deb 2>/dev/null | head -n1 || true
+}
 download_unpack() {
-    local p deb name ver arch
+    local p name ver deb want=() names=() vers=() i
     for p in "$@"; do
         name=${p%%:*}
-        arch=$( [ "$p" != "$name" ] && echo "${p#*:}" || echo "" )
         ver=$(apt-cache policy "$p" | sed -n 's/^ *Candidate: //p')
         [ -n "$ver" ] && [ "$ver" != "(none)" ] || die "no candidate for $p"
-        # apt-get download names files NAME_VERSION_ARCH.deb with ':' in VERSION as %3a
-        deb=$(ls "$DEBS/${name}_${ver//:/%3a}_"*.deb 2>/dev/null | head -n1 || true)
-        if [ -z "$deb" ]; then
-            # -o APT::Sandbox::User=root: the cache directory need not be writable by _apt
-            (cd "$DEBS" && apt-get download -q -o APT::Sandbox::User=root \
-                "$name${arch:+:$arch}=$ver" >&2)
-            deb=$(ls "$DEBS/${name}_${ver//:/%3a}_"*.deb | head -n1)
-        fi
+        names+=("$name"); vers+=("$ver")
+        [ -n "$(deb_of "$name" "$ver")" ] || want+=("$p=$ver")
+    done
+    if [ ${#want[@]} -gt 0 ]; then
+        log "download ${want[*]}"
+        # -o APT::Sandbox::User=root: the cache directory need not be writable by _apt
+        (cd "$DEBS" && apt-get download -q -o APT::Sandbox::User=root "${want[@]}" >&2)
+    fi
+    for i in "${!names[@]}"; do
+        name=${names[$i]}
+        deb=$(deb_of "$name" "${vers[$i]}")
+        [ -n "$deb" ] || die "download of $name ${vers[$i]} failed"
         if [ ! -e "$STAMPS/unpacked-$(basename "$deb")" ]; then
             log "unpack $(basename "$deb")"
             dpkg-deb -x "$deb" "$ROOT"
@@ -137,10 +143,9 @@ download_unpack() {
 }
 
 if [ ! -e "$STAMPS/arm64-debs-$KVER" ]; then
-    # shellcheck disable=SC2086
-    download_unpack $ARM64_PKGS
-    # shellcheck disable=SC2046
-    download_unpack $(lib_deps kexec-tools:arm64 makedumpfile:arm64)
+    # shellcheck disable=SC2046,SC2086
+    download_unpack $(echo $ARM64_PKGS $(lib_deps kexec-tools:arm64 makedumpfile:arm64) \
+        | tr ' ' '\n' | sort -u)
     touch "$STAMPS/arm64-debs-$KVER"
 fi
 phase_end

@@ -192,7 +192,7 @@ impl Fdt {
         }
         let blob = blob.get(..totalsize).ok_or(FdtError::Truncated { what: "blob (totalsize)", offset: blob.len() })?;
         let strings = blob
-            .get(off_strings..off_strings.checked_add(size_strings).unwrap_or(usize::MAX))
+            .get(off_strings..off_strings.saturating_add(size_strings))
             .ok_or(FdtError::Truncated { what: "strings block", offset: off_strings })?;
 
         let mut reserve = Vec::new();
@@ -240,7 +240,7 @@ impl Fdt {
                     let nameoff = be32(blob, pos + 4, "property header")?;
                     let v0 = pos + 8;
                     let value = blob
-                        .get(v0..v0.checked_add(len).unwrap_or(usize::MAX))
+                        .get(v0..v0.saturating_add(len))
                         .ok_or(FdtError::Truncated { what: "property value", offset: v0 })?;
                     let name_bytes = strings
                         .get(nameoff as usize..)
@@ -296,7 +296,7 @@ impl Fdt {
             v.extend_from_slice(&x.to_be_bytes());
         }
         fn pad(v: &mut Vec<u8>) {
-            while v.len() % 4 != 0 {
+            while v.len() & 3 != 0 {
                 v.push(0);
             }
         }

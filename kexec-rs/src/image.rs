@@ -323,7 +323,10 @@ pub fn flatten_elf(file: &str, b: &[u8]) -> Result<Vec<u8>, ImageError> {
     }
     let mut loads = Vec::new();
     for i in 0..phnum {
-        let o = phoff + i * phentsize;
+        let o = i
+            .checked_mul(phentsize)
+            .and_then(|x| x.checked_add(phoff))
+            .ok_or_else(|| bad(32, format!("e_phoff {phoff:#x} puts program header {i} past 2^64")))?;
         if u32_le(file, b, "ELF program header", o)? != 1 {
             continue;
         }

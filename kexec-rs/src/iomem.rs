@@ -126,7 +126,7 @@ impl Iomem {
             }
             if let Some(parent) = entries.iter().rev().find(|p: &&IomemEntry| p.depth + 1 == depth) {
                 let r = PhysRange { start: PhysAddr(start), last: PhysAddr(last) };
-                if !parent.range.contains_range(&r) && !(start == 0 && last == 0) {
+                if !(parent.range.contains_range(&r) || (start == 0 && last == 0)) {
                     return Err(bad("range lies outside its parent"));
                 }
             } else if depth > 0 {

@@ -7,6 +7,7 @@
 //! everything but [`sys::linux`] runs and is tested on any host.
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod act;
 pub mod cmdline;

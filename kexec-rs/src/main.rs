@@ -217,14 +217,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let plan = plan_kexec_load(&facts, &req, &Trampoline)?;
     if cli.dry_run {
         if cli.json {
-            println!("{}", serde_json::to_string_pretty(&plan)?);
+            emit(&format!("{}\n", serde_json::to_string_pretty(&plan)?))?;
         } else {
-            print!("{}", render(&plan));
+            emit(&render(&plan))?;
         }
         return Ok(ExitCode::SUCCESS);
     }
     act::load_plan(&mut sys as &mut dyn KexecSys, &plan, host, lockdown_mode(&src))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints to stdout; a closed pipe (`| head`) ends output quietly.
+fn emit(text: &str) -> Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
 }
 
 fn read_proc_cmdline(src: &dyn HostSource) -> Result<String> {
@@ -247,14 +256,17 @@ fn print_file_plan(cli: &Cli, kind: LoadKind, k: &KernelImage, initrd: Option<&[
             "initrd_sha256": isha,
             "cmdline": line,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        emit(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;
     } else {
-        println!("kexec_file_load ({kind:?}): kernel {} bytes (raw Image from {:?}) sha256 {ksha}", k.raw.len(), k.containers);
-        match (initrd, isha) {
-            (Some(i), Some(h)) => println!("initrd {} bytes sha256 {h}", i.len()),
-            _ => println!("no initrd"),
-        }
-        println!("cmdline: {line}");
+        let initrd = match (initrd, isha) {
+            (Some(i), Some(h)) => format!("initrd {} bytes sha256 {h}", i.len()),
+            _ => "no initrd".to_string(),
+        };
+        emit(&format!(
+            "kexec_file_load ({kind:?}): kernel {} bytes (raw Image from {:?}) sha256 {ksha}\n{initrd}\ncmdline: {line}\n",
+            k.raw.len(),
+            k.containers
+        ))?;
     }
     Ok(())
 }

@@ -60,6 +60,7 @@ pub enum Purpose {
     /// The initramfs.
     Initrd,
     /// The ELF core header for `/proc/vmcore`.
+    #[serde(rename = "elfcorehdr")]
     ElfCoreHdr,
     /// The edited device tree.
     Dtb,

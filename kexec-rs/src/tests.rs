@@ -300,7 +300,7 @@ fn plan_serializes_to_json() {
     assert_eq!(v["entry"], "0xb1804000");
     assert_eq!(v["segments"][0]["purpose"], "kernel");
     assert_eq!(v["segments"][0]["mem"], "0xafe00000");
-    assert_eq!(v["segments"][2]["purpose"], "elf-core-hdr");
+    assert_eq!(v["segments"][2]["purpose"], "elfcorehdr");
     assert_eq!(v["segments"][0]["sha256"].as_str().map(str::len), Some(64));
     let table = crate::plan::render(&p);
     assert!(table.contains("elfcorehdr          0xb1801000"), "{table}");
@@ -310,4 +310,38 @@ fn plan_serializes_to_json() {
 fn status_files() {
     let s = source::read_status(&fixture()).unwrap();
     assert_eq!(s, source::Status { loaded: false, crash_loaded: false, crash_size: Some(256 << 20) });
+}
+
+#[test]
+fn plan_on_captured_guest() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/captured-6.1.0-56-arm64-wedged-irq");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    let mut src = fixture()
+        .with_file("/proc/iomem", read("iomem"))
+        .with_file("/proc/cmdline", read("first.cmdline"))
+        .with_file("/sys/kernel/vmcoreinfo", read("vmcoreinfo-addr"))
+        .with_file("/sys/devices/system/cpu/online", read("cpus-online"));
+    for line in read("crash_notes").lines() {
+        let v: Vec<&str> = line.split_whitespace().collect();
+        src = src
+            .with_file(&format!("/sys/devices/system/cpu/cpu{}/crash_notes", v[0]), format!("{}\n", v[1]))
+            .with_file(&format!("/sys/devices/system/cpu/cpu{}/crash_notes_size", v[0]), format!("{}\n", v[2]));
+    }
+    let f = gather(&src, Need::Crash, None).unwrap();
+    let p = crash_plan(&f, b"initrd").unwrap();
+    assert_eq!(p.window, r(0xa9a0_0000, 0xb99f_ffff));
+    assert_eq!(p.kernel_entry, PhysAddr(0xa9a0_0000));
+    let seg = p.segments.iter().find(|s| s.purpose == Purpose::ElfCoreHdr).unwrap();
+    let elf = ElfFile64::<Endianness>::parse(seg.bytes.as_slice()).unwrap();
+    let e = elf.endian();
+    let ph: Vec<(u32, u64, u64)> =
+        elf.elf_program_headers().iter().map(|h| (h.p_type(e), h.p_paddr(e), h.p_memsz(e))).collect();
+    assert_eq!(ph[0], (PT_NOTE, 0xbfba_5600, 424));
+    assert_eq!(ph[1], (PT_NOTE, 0xbfbc_4600, 424));
+    assert_eq!(ph[2], (PT_NOTE, 0x4274_4000, 0x1024));
+    // Kernel code 40210000 .. Kernel data end 4220ffff.
+    assert_eq!(ph[4], (PT_LOAD, 0x4021_0000, 0x200_0000));
+    assert_eq!(ph[5], (PT_LOAD, 0x4000_0000, 0x69a0_0000));
+    assert_eq!(ph[6], (PT_LOAD, 0xb9a0_0000, 0x660_0000));
+    assert_eq!(ph.len(), 7);
 }

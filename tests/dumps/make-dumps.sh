@@ -294,8 +294,8 @@ phase dmesg
 # Required: vmcore-dmesg on every kdump /proc/vmcore copy and -E file. The rest is recorded in
 # dmesg-results.txt and truth.json ("golden_dmesg").
 : > "$OUT/dmesg-results.txt.tmp"
-for f in "$OUT"/vmcore-*.elf "$OUT"/vmcore-*.d31.* "$OUT"/qemu-*; do
-    case $f in *.txt|*.log|*.err|*.tmp|*.json|*.flat) continue ;; esac
+for f in $(ls "$OUT"/vmcore-* "$OUT"/qemu-* | LC_ALL=C sort -u); do
+    case $f in *.txt|*.log|*.err|*.tmp|*.json|*.flat|*.part) continue ;; esac
     [ -e "$f" ] || continue
     b=$(basename "$f")
     case $b in *.elf)
