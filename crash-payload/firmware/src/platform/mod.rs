@@ -516,7 +516,10 @@ fn load_linux(ram_size: u64) -> Result<(u64, u64), LoadError> {
     let mut props = [Prop { node: "", name: "", value: b"" }; 9];
     let n = boot::linux_dtb_props(&mut vals, bootargs, plan.initrd, &mut props);
     let size = fdt::edit(input, &boot::LINUX_DTB_NODES, &props[..n], out).map_err(LoadError::Dtb)?;
-    input[..size].copy_from_slice(&out[..size]);
+    // SAFETY: the rewritten DTB fits in the first MiB of RAM (DTB_MAX), which
+    // the plan keeps free; `input` is no longer used.
+    let dst = unsafe { ns_ram(plan.dtb, size) };
+    dst.copy_from_slice(&out[..size]);
     regs::dsb_sy();
     if let Some((s, e)) = plan.initrd {
         say!("kernel {:#x}..{:#x}, initrd {s:#x}..{e:#x}, DTB {size} bytes", plan.kernel, plan.kernel_end);
