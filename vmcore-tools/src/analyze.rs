@@ -180,7 +180,9 @@ impl Analysis {
             an.symbol_files = Some(names.join(", "));
             let _ = an.symbols.set(Ok(syms));
         }
-        let bounds = an.symbols().ok().map(Symbols::kernel_bounds);
+        // Only when symbol files made us load symbols already: `verify` must not
+        // decode kallsyms it does not need.
+        let bounds = an.symbols.get().and_then(|r| r.as_ref().ok()).map(Symbols::kernel_bounds);
         if let (Ok(a), Some(b)) = (&mut an.arm64, bounds) {
             a.set_kernel_bounds(b);
         }

@@ -29,7 +29,6 @@
 //! names are decoded once) and not read.
 #![forbid(unsafe_code)]
 
-use std::collections::HashMap;
 use std::fmt;
 
 use crash_payload::vmcoreinfo::VmcoreInfo;
@@ -41,6 +40,9 @@ use crate::mem::{MemError, PhysMem};
 /// Most symbols a table may claim. Debian 6.1 arm64 has about 100 000;
 /// an allyesconfig kernel with `KALLSYMS_ALL` under 1 000 000.
 pub const MAX_SYMS: u32 = 1 << 22;
+
+/// Most bytes of `kallsyms_names` read in one go (Debian 6.1's is about 600 KiB).
+const MAX_NAMES_SPAN: u64 = 16 << 20;
 
 /// Longest decoded name (`KSYM_NAME_LEN` is 512 since 6.1, 128 before),
 /// type character included.
@@ -175,7 +177,8 @@ impl fmt::Display for Location<'_> {
 #[derive(Debug, Clone)]
 pub struct Kallsyms {
     syms: Vec<KallsymsSymbol>,
-    by_name: HashMap<String, usize>,
+    /// Symbol indices sorted by (name, index): `address_of` bisects it.
+    by_name: Vec<u32>,
     mode: OffsetsMode,
 }
 
@@ -214,6 +217,14 @@ struct Cursor<'a> {
 
 impl Cursor<'_> {
     fn byte(&mut self, va: u64) -> Result<u8, KallsymsError> {
+        // A bulk span read up front serves every byte inside it.
+        if let Some(b) = self
+            .page_va
+            .and_then(|base| va.checked_sub(base))
+            .and_then(|off| self.page.get(usize::try_from(off).ok()?))
+        {
+            return Ok(*b);
+        }
         let size = self.arm.page_size();
         let base = va & !(size - 1);
         if self.page_va != Some(base) {
@@ -299,6 +310,9 @@ impl Kallsyms {
             }
         }
 
+        // The names precede the markers and the token table in the kernel's
+        // layout (scripts/kallsyms.c): read that span in one go when it is
+        // plausible, so decoding does not go through memory byte by byte.
         let mut cur = Cursor {
             mem,
             arm,
@@ -306,6 +320,17 @@ impl Kallsyms {
             page: Vec::new(),
             page_va: None,
         };
+        if let Some(span) = token_table
+            .0
+            .checked_sub(names.0)
+            .filter(|&d| d > 0 && d <= MAX_NAMES_SPAN)
+        {
+            let mut bulk = vec![0u8; span as usize];
+            if arm.read_symbol(mem, names, &mut bulk).is_ok() {
+                cur.page = bulk;
+                cur.page_va = Some(names.0);
+            }
+        }
         let mut pos = names.0;
         let mut entries = Vec::with_capacity(n as usize);
         for i in 0..n {
@@ -386,10 +411,13 @@ impl Kallsyms {
                 name: String::from_utf8_lossy(&text[1..]).into_owned(),
             });
         }
-        let mut by_name = HashMap::with_capacity(syms.len());
-        for (i, s) in syms.iter().enumerate() {
-            by_name.entry(s.name.clone()).or_insert(i);
-        }
+        let mut by_name: Vec<u32> = (0..syms.len() as u32).collect();
+        by_name.sort_unstable_by(|&a, &b| {
+            syms[a as usize]
+                .name
+                .cmp(&syms[b as usize].name)
+                .then(a.cmp(&b))
+        });
         Ok(Kallsyms {
             syms,
             by_name,
@@ -419,7 +447,12 @@ impl Kallsyms {
 
     /// The address of the first symbol named `name`.
     pub fn address_of(&self, name: &str) -> Option<VirtAddr> {
-        self.by_name.get(name).map(|&i| self.syms[i].addr)
+        let i = self
+            .by_name
+            .partition_point(|&i| self.syms[i as usize].name.as_str() < name);
+        let &idx = self.by_name.get(i)?;
+        let s = &self.syms[idx as usize];
+        (s.name == name).then_some(s.addr)
     }
 
     /// The symbol containing `addr`, as the kernel's `kallsyms_lookup`

@@ -153,6 +153,30 @@ pub fn plan(ram_base: u64, ram_size: u64, hdr: &ImageHeader, kernel_size: u64, i
     })
 }
 
+/// The first RAM range of a DTB: `reg` of the first `/memory@*` node, read
+/// with two address and two size cells (QEMU virt's root `#address-cells` and
+/// `#size-cells`). Nodes whose `status` is not `"okay"` (QEMU's
+/// `/secram@...`, not under `/memory`) are not considered.
+pub fn ram_from_dtb(dtb: &[u8]) -> Result<Option<(u64, u64)>, crate::fdt::FdtError> {
+    let mut found = None;
+    crate::fdt::for_each_prop(dtb, |path, name, value| {
+        if found.is_none()
+            && name == b"reg"
+            && path.starts_with(b"/memory")
+            && !path[1..].contains(&b'/')
+            && value.len() >= 16
+        {
+            let be = |o: usize| {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(&value[o..o + 8]);
+                u64::from_be_bytes(a)
+            };
+            found = Some((be(0), be(8)));
+        }
+    })?;
+    Ok(found)
+}
+
 /// Nodes the firmware makes sure exist (parents first).
 pub const LINUX_DTB_NODES: [&str; 3] = ["/psci", "/firmware", "/firmware/sdei"];
 
@@ -202,8 +226,6 @@ pub mod fw_cfg {
     pub const FW_CFG_SIGNATURE: u16 = 0x00;
     /// Feature bits; bit 1: DMA interface.
     pub const FW_CFG_ID: u16 = 0x01;
-    /// RAM size in bytes (u64, little-endian).
-    pub const FW_CFG_RAM_SIZE: u16 = 0x03;
     /// Kernel size (u32, little-endian).
     pub const FW_CFG_KERNEL_SIZE: u16 = 0x08;
     /// Initrd size (u32, little-endian).

@@ -651,6 +651,27 @@ mod tests {
     }
 
     #[test]
+    fn finds_ram() {
+        let mut reg = Vec::new();
+        reg.extend(0x4000_0000u64.to_be_bytes());
+        reg.extend(0x8000_0000u64.to_be_bytes());
+        let dtb = build(&[
+            T::Begin(""),
+            T::Begin("secram@e000000"),
+            T::Prop("reg", &[0; 16]),
+            T::End,
+            T::Begin("memory@40000000"),
+            T::Prop("device_type", b"memory\0"),
+            T::Prop("reg", &reg),
+            T::End,
+            T::End,
+        ]);
+        assert_eq!(crate::boot::ram_from_dtb(&dtb), Ok(Some((0x4000_0000, 0x8000_0000))));
+        let none = build(&[T::Begin(""), T::End]);
+        assert_eq!(crate::boot::ram_from_dtb(&none), Ok(None));
+    }
+
+    #[test]
     fn existing_parent_gets_the_child() {
         let input = build(&[T::Begin(""), T::Begin("firmware"), T::Prop("x", b"1\0"), T::End, T::End]);
         let props = [Prop { node: "/firmware/sdei", name: "method", value: b"smc\0" }];

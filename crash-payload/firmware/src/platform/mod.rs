@@ -296,7 +296,7 @@ extern "C" fn rust_primary_main(core: usize) -> ! {
     NS_EL.store(if cpu.el2 && cpu.vhe { 2 } else { 1 }, Ordering::Relaxed);
     init_el3(cpu);
     let cores = gic::count_redistributors().min(MAX_CPUS);
-    let ram_size = fw_cfg_u64(fw_cfg::FW_CFG_RAM_SIZE).unwrap_or(0x8000_0000);
+    let ram_size = ram_size_from_qemu_dtb();
     POWER.cold_boot(cores, core, RAM_BASE, ram_size);
     gic::init_distributor();
     gic::init_cpu(sysreg_read!("mpidr_el1"), cpu.el2);
@@ -412,18 +412,21 @@ fn fw_cfg_has_dma() -> bool {
     u32::from_le_bytes(read4()) & fw_cfg::FW_CFG_VERSION_DMA != 0
 }
 
-fn fw_cfg_u64(key: u16) -> Option<u64> {
-    if !fw_cfg_has_dma() {
-        return None;
+/// RAM size from the `/memory` node of QEMU's DTB (fw_cfg has no RAM size
+/// item on arm). Falls back to 128 MiB, QEMU's default, with a warning.
+fn ram_size_from_qemu_dtb() -> u64 {
+    // SAFETY: the first 8 bytes of RAM hold QEMU's DTB header; core 0 only.
+    let h = unsafe { ns_ram(RAM_BASE, 8) };
+    let total = (u32::from_be_bytes([h[4], h[5], h[6], h[7]]) as usize).min(boot::DTB_MAX as usize);
+    // SAFETY: QEMU's DTB lies in the first MiB of RAM; read-only use, core 0 only.
+    let dtb = unsafe { ns_ram(RAM_BASE, total) };
+    match boot::ram_from_dtb(dtb) {
+        Ok(Some((base, size))) if base == RAM_BASE => size,
+        other => {
+            say!("no RAM at {RAM_BASE:#x} in QEMU's DTB ({other:?}); assuming 128 MiB");
+            0x800_0000
+        }
     }
-    let at = SCRATCH + 0x100;
-    // SAFETY: scratch bytes 0x100..0x108, core 0 only.
-    let b = unsafe { ns_ram(at, 8) };
-    b.fill(0);
-    fw_cfg_dma(key, 8, at).ok()?;
-    let mut a = [0u8; 8];
-    a.copy_from_slice(b);
-    Some(u64::from_le_bytes(a))
 }
 
 fn fw_cfg_u32(key: u16) -> Option<u32> {
