@@ -20,6 +20,8 @@ const _: () = assert!(CORE_NOTE_SIZE == 412);
 const _: () = assert!(CRASH_NOTE_BUF_SIZE == 424);
 
 /// What a per-CPU crash-notes buffer holds.
+// No allocator here (no_std, no alloc): the 392-byte variant stays inline.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CrashNote {
     /// All zero: the CPU never saved its registers.

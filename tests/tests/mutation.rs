@@ -6,6 +6,8 @@
 //! The fuzz targets under `fuzz/` explore further with coverage guidance;
 //! this runs in CI on every change.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use crash_payload::cpumap::{self, CpuEntry, CpuMap, CPU_ONLINE};
 use crash_payload::crash_note::{self, CrashNote};
 use crash_payload::note::{self, NoteIter};

@@ -554,8 +554,7 @@ impl Arm64 {
     /// an under-estimate, so `.bss` beyond it counts as vmalloc space and
     /// is translated by the page-table walk, which is still exact.
     pub fn kernel_image(&self) -> std::ops::Range<u64> {
-        let end = self.bounds.end.map_or_else(
-            || {
+        let end = self.bounds.end.unwrap_or_else(|| {
                 [
                     self.bounds.inittext.map(|(_, e)| e),
                     self.bounds.etext,
@@ -566,9 +565,7 @@ impl Arm64 {
                 .flatten()
                 .max()
                 .unwrap_or(self.stext)
-            },
-            |e| e,
-        );
+            });
         self.text.0..end.0
     }
 
@@ -657,7 +654,7 @@ impl Arm64 {
     /// space (vmap'd task, IRQ and SDEI stacks — `CONFIG_VMAP_STACK=y` on
     /// Debian) or the kernel image (`init_stack`).
     pub fn is_kernel_stack_candidate(&self, sp: VirtAddr) -> bool {
-        sp.0 % 16 == 0
+        sp.0.is_multiple_of(16)
             && matches!(
                 self.region(sp),
                 Region::Linear | Region::Vmalloc | Region::KernelImage | Region::Modules

@@ -40,6 +40,8 @@ pub struct FoundNote {
 }
 
 /// What a CPU's crash-notes buffer in the dump's memory holds.
+// A handful per dump: boxing the note would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BufferState {
     /// Read and parsed.
@@ -235,9 +237,7 @@ __per_cpu_offset, __cpu_online_mask)";
 pub fn implausible(pr: &ElfPrstatus, layout: Option<&KernelLayout>) -> Option<String> {
     let r: Regs = pr.regs();
     let ps = Pstate::decode(r.pstate);
-    let Some(layout) = layout else {
-        return None;
-    };
+    let layout = layout?;
     match ps.el {
         None => Some(format!("pstate {:#x} is AArch32 state; an arm64 kernel never runs there", r.pstate)),
         Some(0) => {
@@ -257,7 +257,7 @@ pub fn implausible(pr: &ElfPrstatus, layout: Option<&KernelLayout>) -> Option<St
             if r.pc < layout.kernel_space_start {
                 return Some(format!("pc {:#x} is not a kernel address", r.pc));
             }
-            if r.sp % 16 != 0 {
+            if !r.sp.is_multiple_of(16) {
                 return Some(format!("sp {:#x} is not 16-byte aligned", r.sp));
             }
             if r.sp < layout.kernel_space_start {
@@ -728,10 +728,12 @@ mod tests {
             pr_pid: pid,
             ..Default::default()
         };
-        let mut r = Regs::default();
-        r.pc = pc;
-        r.sp = 0xffff_8000_0a00_3e40;
-        r.pstate = 0x3c5; // EL1h, DAIF masked
+        let mut r = Regs {
+            pc,
+            sp: 0xffff_8000_0a00_3e40,
+            pstate: 0x3c5, // EL1h, DAIF masked
+            ..Default::default()
+        };
         r.x[30] = pc - 0x40;
         p.set_regs(&r);
         p

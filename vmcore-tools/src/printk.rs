@@ -227,7 +227,7 @@ fn size(vi: &VmcoreInfo<'_>, name: &str) -> Result<u64, PrintkError> {
 
 /// Checks that field `name` (at `off`, `width` bytes) fits in a `size`-byte struct.
 fn fits(name: &str, off: u64, width: u64, size: u64, in_struct: &str) -> Result<(), PrintkError> {
-    if !off.checked_add(width).is_some_and(|end| end <= size) {
+    if off.checked_add(width).is_none_or(|end| end > size) {
         return Err(PrintkError::BadLayout {
             key: format!("OFFSET({name})"),
             value: off,
@@ -516,7 +516,7 @@ fn kernel_text(
             "illegal data block lpos begin {begin:#x} next {next:#x}"
         ));
     };
-    if begin % 8 != 0 || next % 8 != 0 || data_size < 8 {
+    if !begin.is_multiple_of(8) || !next.is_multiple_of(8) || data_size < 8 {
         return Err(format!(
             "malformed data block lpos begin {begin:#x} next {next:#x}"
         ));

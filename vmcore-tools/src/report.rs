@@ -165,7 +165,7 @@ fn print_regs_line(out: &mut dyn Write, cpu: &str, status: &str, pr: Option<&Elf
 
 /// The `cpus` table.
 pub fn print_cpus(out: &mut dyn Write, v: &Verdict, sym: &dyn Symbolize) -> io::Result<()> {
-    writeln!(out, "{:<4} {:<9} {:<7} {:<53} {}", "CPU", "STATUS", "PID", "REGISTERS", "NUMBERED BY")?;
+    writeln!(out, "{:<4} {:<9} {:<7} {:<53} NUMBERED BY", "CPU", "STATUS", "PID", "REGISTERS")?;
     for r in &v.rows {
         let status = match r.status {
             Status::Captured => "captured",

@@ -675,11 +675,12 @@ mod tests {
         out.extend_from_slice(&strtab);
         let shstr_off = out.len();
         out.extend_from_slice(shstr);
-        while out.len() % 8 != 0 {
+        while !out.len().is_multiple_of(8) {
             out.push(0);
         }
         let sh_off = out.len();
         // (name, type, flags, addr, offset, size, link, info, align, entsize)
+        #[allow(clippy::type_complexity)]
         let shdrs: [(u32, u32, u64, u64, usize, usize, u32, u32, u64, u64); 6] = [
             (0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
             (1, 1, 6, TEXT, text_off, 0x400, 0, 0, 16, 0),

@@ -5,6 +5,8 @@
 //! how each dump was made (truth.json). If the dumps are missing, they are
 //! made first; these tests never skip.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "../../tests/src/lib.rs"]
 #[allow(dead_code)]
 mod support;
@@ -17,7 +19,6 @@ use crash_payload::PhysAddr;
 use serde_json::Value;
 use vmcore_tools::analyze::{Analysis, Options};
 use vmcore_tools::cpus::{NumberSource, Status};
-use vmcore_tools::mem::PhysMem;
 
 fn dumps() -> (PathBuf, Value) {
     match support::real_dumps() {

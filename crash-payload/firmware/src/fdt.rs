@@ -159,7 +159,7 @@ impl Writer<'_> {
         self.bytes(&v.to_be_bytes())
     }
     fn pad4(&mut self) -> Result<(), FdtError> {
-        while self.pos % 4 != 0 {
+        while self.pos & 3 != 0 {
             self.bytes(&[0])?;
         }
         Ok(())

@@ -34,7 +34,7 @@ pub const FRAME_ELR: usize = offset_of!(TrapFrame, elr);
 pub const FRAME_SPSR: usize = offset_of!(TrapFrame, spsr);
 
 const _: () = assert!(FRAME_SIZE == 272);
-const _: () = assert!(FRAME_SIZE % 16 == 0);
+const _: () = assert!(FRAME_SIZE & 15 == 0);
 const _: () = assert!(offset_of!(TrapFrame, x) == 0);
 // The vectors store x30 and ELR_EL3 with one `stp`.
 const _: () = assert!(FRAME_ELR == FRAME_X30 + 8);

@@ -94,7 +94,7 @@ impl PowerStates {
     fn entry_ok(&self, entry: u64) -> bool {
         let base = self.ram_base.load(Ordering::Relaxed);
         let size = self.ram_size.load(Ordering::Relaxed);
-        entry % 4 == 0 && entry >= base && entry - base < size
+        entry & 3 == 0 && entry >= base && entry - base < size
     }
 
     /// `CPU_ON(target, entry, context)`.

@@ -207,7 +207,7 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             match x % 4 {
-                0 => v.extend(std::iter::repeat((x >> 8) as u8).take((x >> 16) as usize % 300)),
+                0 => v.extend(std::iter::repeat_n((x >> 8) as u8, (x >> 16) as usize % 300)),
                 1 if v.len() > 64 => {
                     let back = 1 + (x >> 20) as usize % v.len().min(50_000);
                     let len = 3 + (x >> 40) as usize % 200;
