@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Boots Debian's arm64 kernel on sdei-fw (our EL3 firmware) under QEMU and checks that Linux
-# finds PSCI 1.1 and SDEI 1.0, brings up every CPU, survives CPU hotplug off/on, and powers
-# the machine off through PSCI SYSTEM_OFF.
+# finds PSCI 1.1 and SDEI 1.0, brings up every CPU, survives CPU hotplug off/on, gets SDEI
+# event 0 delivered to a CPU spinning with DAIF masked, and powers the machine off through
+# PSCI SYSTEM_OFF.
 #
 #   tests/firmware/boot-linux.sh
 #
 # What it runs:
+#   then, in the guest: CPU 1 hotplug off/on $CYCLES times, and insmod sdei_probe.ko, which
+#   registers SDEI event 0 through Linux's own SDEI driver and signals it to CPU 1 while CPU 1
+#   spins with DAIF fully masked (see tests/firmware/sdei_probe/sdei_probe.c).
 #   qemu-system-aarch64 -machine virt,secure=on,gic-version=3 -cpu cortex-a57 -smp $SMP -m $MEM
 #     -bios sdei-fw.bin -kernel vmlinuz -initrd initrd.cpio.gz -append "console=ttyAMA0 ..."
 # With -bios, QEMU hands -kernel/-initrd/-append to the firmware through fw_cfg; sdei-fw loads
@@ -22,6 +26,7 @@
 #   MEM            guest memory in MiB (default 1024)
 #   QEMU_TIMEOUT   seconds for the QEMU run (default 240)
 #   CYCLES         hotplug off/on cycles of CPU 1 (default 3)
+#   ROUNDS         SDEI event 0 signals sdei_probe.ko sends (default 20)
 #   OUT            where the console log and build products go (default: a temp dir, kept
 #                  on failure)
 #
@@ -37,6 +42,7 @@ SMP=${SMP:-2}
 MEM=${MEM:-1024}
 QEMU_TIMEOUT=${QEMU_TIMEOUT:-240}
 CYCLES=${CYCLES:-3}
+ROUNDS=${ROUNDS:-20}
 TARGET=aarch64-unknown-none-softfloat
 
 log() { printf '[boot-linux] %s\n' "$*" >&2; }
@@ -68,11 +74,25 @@ ELF=$REPO/target/$TARGET/release/sdei-fw
 aarch64-linux-gnu-objcopy -O binary "$ELF" "$OUT/sdei-fw.bin"
 log "sdei-fw.bin $(stat -c %s "$OUT/sdei-fw.bin") bytes"
 
+# ---------------------------------------------------------------- sdei_probe.ko
+# The SDEI delivery check (tests/firmware/sdei_probe/sdei_probe.c), built against the
+# Debian headers in the cache, out of tree in $OUT so the repository stays clean.
+KVER=$(basename "$KERNEL"); KVER=${KVER#vmlinuz-}
+HDR=$ROOT/usr/src/linux-headers-$KVER
+[ -d "$HDR" ] || die "missing $HDR (tests/setup.sh unpacks it)"
+rm -rf "$OUT/sdei_probe"
+cp -r "$HERE/sdei_probe" "$OUT/sdei_probe"
+log "building sdei_probe.ko against $KVER"
+make -s -C "$HDR" M="$OUT/sdei_probe" ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- modules >&2 2>/dev/null \
+    || make -C "$HDR" M="$OUT/sdei_probe" ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- modules >&2 \
+    || die "building sdei_probe.ko failed"
+
 # ---------------------------------------------------------------- initramfs
 ST=$OUT/initramfs
 rm -rf "$ST"
 mkdir -p "$ST/bin" "$ST/proc" "$ST/sys" "$ST/dev"
 cp "$ROOT/bin/busybox" "$ST/bin/busybox"
+cp "$OUT/sdei_probe/sdei_probe.ko" "$ST/sdei_probe.ko"
 cat > "$ST/init" <<EOF
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -96,6 +116,8 @@ while [ \$i -lt $CYCLES ]; do
         echo "T: cycle \$i on FAILED"
     fi
 done
+# Event 0 registered through Linux's SDEI driver, signalled to CPU 1 spinning with DAIF masked.
+if insmod /sdei_probe.ko cpu=1 rounds=$ROUNDS; then echo "T: sdei_probe ok"; else echo "T: sdei_probe FAILED"; fi
 echo "T: done"
 poweroff -f
 EOF
@@ -115,7 +137,7 @@ timeout --foreground -k 5 "$QEMU_TIMEOUT" qemu-system-aarch64 \
 rc=$?
 set -e
 tr -d '\r' < "$LOG" > "$LOG.txt"
-grep -E '^sdei-fw:|psci:|sdei:|smp:|CPU[0-9]+: (shutdown|Booted)|^T: |Kernel panic|Unable to handle' "$LOG.txt" | sed 's/^/  | /' >&2 || true
+grep -E '^sdei-fw:|psci:|sdei:|sdei_probe:|smp:|CPU[0-9]+: (shutdown|Booted)|^T: |Kernel panic|Unable to handle' "$LOG.txt" | sed 's/^/  | /' >&2 || true
 
 # ---------------------------------------------------------------- checks
 fails=0
@@ -147,6 +169,10 @@ for i in $(seq 1 "$CYCLES"); do
     check "hotplug cycle $i: cpu1 off"       "^T: cycle $i off online=0\$"
     check "hotplug cycle $i: cpu1 on"        "^T: cycle $i on online=0-$((SMP - 1))\$"
 done
+check "sdei_probe: event 0 hit the DAIF-masked spinner" 'sdei_probe: round 0: event 0 on cpu1, interrupted pc=sdei_probe_spin\+0x[0-9a-f]+/0x[0-9a-f]+ \[sdei_probe\] pstate=0x[0-9a-f]+ \(DAIF masked\)'
+check "sdei_probe: all rounds delivered"     "sdei_probe: $ROUNDS/$ROUNDS delivered"
+check "sdei_probe: PASS"                     'sdei_probe: PASS'
+check "insmod sdei_probe.ko succeeded"       '^T: sdei_probe ok'
 check "init finished"                        '^T: done'
 check "PSCI SYSTEM_OFF reached firmware"     '^sdei-fw: PSCI SYSTEM_OFF'
 refute "no kernel panic or oops"             'Kernel panic|Unable to handle|Internal error|sdei: .*(fail|Fail)|psci: .*fail'

@@ -303,6 +303,10 @@ impl LinkSymbols {
     }
 }
 
+/// VMCOREINFO `SYMBOL()` keys whose value is what a pointer variable holds,
+/// not where the variable is (`kernel/crash_core.c`, `VMCOREINFO_SYMBOL_ARRAY`).
+const POINTER_VALUED: &[&str] = &["mem_section"];
+
 /// Every symbol source for one dump.
 #[derive(Debug, Clone, Default)]
 pub struct Symbols {
@@ -321,6 +325,12 @@ impl Symbols {
             .entries()
             .filter_map(|(k, v, _)| {
                 let name = k.strip_prefix("SYMBOL(")?.strip_suffix(')')?;
+                // VMCOREINFO_SYMBOL_ARRAY(mem_section) prints the pointer's
+                // value (the array it points to under SPARSEMEM_EXTREME),
+                // not the variable's address: it is no symbol address.
+                if POINTER_VALUED.contains(&name) {
+                    return None;
+                }
                 let addr = crash_payload::vmcoreinfo::parse_hex(v.trim())?;
                 Some((name.to_string(), VirtAddr(addr)))
             })

@@ -248,3 +248,61 @@ fn truncated_real_dumps_are_refused_with_file_and_offset() {
         }
     }
 }
+
+/// The real System.map of the dumped kernel, from Debian's -dbg package
+/// (tests/setup.sh unpacks it into the cache).
+fn real_system_map(truth: &Value) -> PathBuf {
+    let release = truth["kernel_release"].as_str().expect("kernel_release");
+    let p = support::cache_dir().join(format!(
+        "dbg/root/usr/lib/debug/boot/System.map-{release}"
+    ));
+    assert!(p.is_file(), "{} missing: tests/setup.sh unpacks it", p.display());
+    p
+}
+
+#[test]
+fn data_symbols_from_the_real_system_map_number_cpus_exactly() {
+    let (dir, truth) = dumps();
+    let opts = Options {
+        system_map: Some(real_system_map(&truth)),
+        vmlinux: None,
+    };
+    for f in files(&truth) {
+        if f["kind"] == "qemu-dump-guest-memory" {
+            continue;
+        }
+        let name = f["file"].as_str().expect("file");
+        let an = Analysis::open(&dir.join(name), &opts).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let v = an.verdict();
+        assert_eq!(v.method, "data-symbols", "{name}: {v:?}");
+        assert!(v.exact);
+        let missing: Vec<u32> = v.rows.iter().filter(|r| r.status == Status::Missing).map(|r| r.cpu).collect();
+        assert_eq!(missing, cpus_of(&f["expected_missing"]), "{name}");
+        for r in &v.rows {
+            assert_eq!(r.source, NumberSource::DataSymbols);
+        }
+    }
+}
+
+#[test]
+fn a_system_map_from_another_build_is_refused() {
+    let (dir, truth) = dumps();
+    let map = std::fs::read_to_string(real_system_map(&truth)).expect("read");
+    // The same map with every address moved by 64 KiB: another build.
+    let shifted: String = map
+        .lines()
+        .filter_map(|l| {
+            let (a, rest) = l.split_once(' ')?;
+            let a = u64::from_str_radix(a, 16).ok()?;
+            Some(format!("{:016x} {rest}\n", a.wrapping_add(0x10000)))
+        })
+        .collect();
+    let p = std::env::temp_dir().join(format!("vmcore-other-build-{}.map", std::process::id()));
+    std::fs::write(&p, shifted).expect("write");
+    let wedged = dir.join(file_of_kind(&truth, "kdump-proc-vmcore", true));
+    let out = vmcore(&["verify", "--system-map", p.to_str().expect("utf8"), wedged.to_str().expect("utf8")]);
+    let _ = std::fs::remove_file(&p);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("different build"), "{err}");
+}
