@@ -10,9 +10,9 @@ cd "$(dirname "$0")/.."
 ./tests/dumps/make-dumps.sh
 cargo build --release --locked -p vmcore-tools
 cache=${KEXECRS_CACHE:-/var/cache/kexec-rs}
-dir=$(ls -d "$cache"/dumps/*/ | head -n1)
+dir=$cache/dumps/$(cat "$cache/kernel-release")/
 vmcore=target/release/vmcore
-for f in kdump-wedge1.vmcore kdump-nowedge.vmcore; do
+for f in vmcore-wedged-irq.elf vmcore-plain.elf; do
     echo
     echo "### $dir$f"
     "$vmcore" info "$dir$f"

@@ -49,7 +49,7 @@ def main():
     ap.add_argument("dir")
     a = ap.parse_args()
     truth = json.load(open(os.path.join(a.dir, "truth.json")))
-    files = [d["file"] for d in truth.get("dumps", [])]
+    files = [d["file"] for d in truth.get("files", [])]
     rows = []
     for f in files:
         path = os.path.join(a.dir, f)

@@ -21,6 +21,9 @@ use crate::report::Symbolize;
 use crate::symbols::{LinkSymbols, Symbols};
 use std::cell::OnceCell;
 
+/// Most bytes of memory searched for notes' buffers (top-down).
+pub const BUFFER_SEARCH_LIMIT: u64 = 256 << 20;
+
 /// Where data symbols come from, besides the dump itself.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -315,7 +318,64 @@ impl Analysis {
                 ev.log = Some(cpus::log_facts(lines.iter().map(String::as_str)));
             }
         }
+        if ev.cpumap.is_none() && ev.symbols.is_none() && !ev.qemu && ev.notes.len() > 1 {
+            // Only inference is left: first see whether the log settles
+            // everything; look for buffers in memory only if it does not.
+            if !cpus::decide(&ev).unnumbered.is_empty() {
+                ev.note_buffers = self.find_note_buffers(&ev.notes);
+            }
+        }
         ev
+    }
+
+    /// Finds where each note's original crash-notes buffer sits in the
+    /// dump's memory, by content: the kernel's CORE note header and the
+    /// note's registers, at 512-byte alignment (the buffers' allocation
+    /// alignment). Per-CPU first chunks are allocated top-down, so the search
+    /// runs from the top of memory down and stops once every note is found
+    /// or [`BUFFER_SEARCH_LIMIT`] bytes were searched.
+    pub fn find_note_buffers(&self, notes: &[FoundNote]) -> Vec<Option<u64>> {
+        let mut found: Vec<Option<u64>> = vec![None; notes.len()];
+        let wanted: Vec<Option<[u8; CRASH_NOTE_BUF_SIZE]>> = notes
+            .iter()
+            .map(|n| n.prstatus.as_ref().ok().map(crash_note::build))
+            .collect();
+        let head = &crash_note::build(&ElfPrstatus::default())[..20];
+        let mut ranges: Vec<_> = self.dump.ranges().to_vec();
+        ranges.sort_by_key(|r| std::cmp::Reverse(r.start));
+        let mut searched = 0u64;
+        let mut page = vec![0u8; 4096];
+        'outer: for r in ranges {
+            let start = r.start.get();
+            // Pages [p - 4096, p), from the top of the range down.
+            let mut p = start.saturating_add(r.size) & !0xfff;
+            while p >= start.saturating_add(0x1000) {
+                let pa = p - 0x1000;
+                p = pa;
+                searched += 0x1000;
+                if searched > BUFFER_SEARCH_LIMIT {
+                    break 'outer;
+                }
+                if self.dump.read_phys(PhysAddr(pa), &mut page).is_err() {
+                    continue;
+                }
+                for off in (0..4096 - CRASH_NOTE_BUF_SIZE + 1).step_by(512) {
+                    if &page[off..off + 20] != head {
+                        continue;
+                    }
+                    let cand = &page[off..off + CRASH_NOTE_BUF_SIZE];
+                    for (i, w) in wanted.iter().enumerate() {
+                        if found[i].is_none() && w.as_ref().is_some_and(|w| &w[..] == cand) {
+                            found[i] = Some(pa + off as u64);
+                        }
+                    }
+                }
+                if found.iter().zip(&wanted).all(|(f, w)| f.is_some() || w.is_none()) {
+                    break 'outer;
+                }
+            }
+        }
+        found
     }
 
     /// The CPU verdict.

@@ -78,6 +78,10 @@ pub struct LogFacts {
     /// CPUs the log says were taken offline and not brought back
     /// ("CPUn: shutdown" without a later "CPUn: Booted").
     pub offlined: Vec<u32>,
+    /// Per-CPU unit size ("pcpu-alloc: … u126976 …").
+    pub pcpu_unit_size: Option<u64>,
+    /// CPU of each per-CPU unit, in unit order ("pcpu-alloc: [0] 0 [0] 1").
+    pub pcpu_units: Vec<u32>,
 }
 
 /// Kernel virtual layout used to judge whether registers are plausible.
@@ -123,6 +127,9 @@ pub struct Evidence {
     pub log: Option<LogFacts>,
     /// Layout for plausibility checks.
     pub layout: Option<KernelLayout>,
+    /// Where each note's original crash-notes buffer was found in the
+    /// dump's memory (by content), indexed like `notes`.
+    pub note_buffers: Vec<Option<u64>>,
 }
 
 /// Captured or not.
@@ -153,6 +160,9 @@ pub enum NumberSource {
     InferredLogFailedToStop,
     /// Inferred: the log's CPU count says this CPU exists; nothing numbers a note for it.
     InferredLogCount,
+    /// Inferred: the note's buffer sits a whole number of per-CPU units
+    /// from a numbered note's buffer, and the log's unit map names the CPU.
+    InferredBufferSpacing,
 }
 
 impl NumberSource {
@@ -571,6 +581,10 @@ fn decide_inferred(ev: &Evidence, mut remarks: Vec<String>) -> Verdict {
             }
         }
     }
+    // Buffer spacing: a numbered note's buffer anchors the per-CPU units.
+    if !left.is_empty() {
+        number_by_spacing(ev, &log, &mut rows, &mut left, &mut remaining, &note_row, &mut remarks);
+    }
     // Elimination: exactly one CPU and one note left.
     if remaining.len() == 1 && left.len() == 1 {
         let cpu = remaining.iter().next().copied().unwrap_or(0);
@@ -639,6 +653,61 @@ fn decide_inferred(ev: &Evidence, mut remarks: Vec<String>) -> Verdict {
     }
 }
 
+/// Numbers notes whose buffers were found in memory: each per-CPU unit is
+/// `pcpu_unit_size` bytes, units are contiguous in the first chunk, and the
+/// log's unit map gives each unit's CPU. A numbered note with a found buffer
+/// anchors the unit numbering.
+fn number_by_spacing<'a>(
+    ev: &Evidence,
+    log: &LogFacts,
+    rows: &mut BTreeMap<u32, CpuRow>,
+    left: &mut Vec<&'a FoundNote>,
+    remaining: &mut BTreeSet<u32>,
+    note_row: &dyn Fn(u32, &FoundNote, NumberSource) -> CpuRow,
+    remarks: &mut Vec<String>,
+) {
+    let Some(unit) = log.pcpu_unit_size.filter(|u| *u > 0) else {
+        return;
+    };
+    let unit_of = |cpu: u32| log.pcpu_units.iter().position(|&c| c == cpu);
+    let buf_of = |idx: usize| ev.note_buffers.get(idx).copied().flatten();
+    // The anchor: a numbered note whose buffer was found.
+    let Some((anchor_unit, anchor_addr)) = rows.values().find_map(|r| {
+        let addr = buf_of(r.note_index?)?;
+        Some((unit_of(r.cpu)?, addr))
+    }) else {
+        return;
+    };
+    let mut numbered = Vec::new();
+    for (i, n) in left.iter().enumerate() {
+        let Some(addr) = buf_of(n.index) else { continue };
+        let delta = i128::from(addr) - i128::from(anchor_addr);
+        if delta % i128::from(unit) != 0 {
+            remarks.push(format!(
+                "note {} sits at {addr:#x}, not a whole number of {unit}-byte per-CPU units from the anchor at {anchor_addr:#x}",
+                n.index
+            ));
+            continue;
+        }
+        let u = anchor_unit as i128 + delta / i128::from(unit);
+        let cpu = usize::try_from(u).ok().and_then(|u| log.pcpu_units.get(u)).copied();
+        match cpu {
+            Some(cpu) if remaining.contains(&cpu) => numbered.push((i, cpu)),
+            _ => remarks.push(format!(
+                "note {}'s buffer at {addr:#x} falls in per-CPU unit {u}, which is no CPU left to number",
+                n.index
+            )),
+        }
+    }
+    // Remove from `left` back to front so indices stay valid.
+    numbered.sort_by(|a, b| b.0.cmp(&a.0));
+    for (i, cpu) in numbered {
+        let n = left.remove(i);
+        rows.insert(cpu, note_row(cpu, n, NumberSource::InferredBufferSpacing));
+        remaining.remove(&cpu);
+    }
+}
+
 fn list(s: &BTreeSet<u32>) -> String {
     s.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",")
 }
@@ -684,6 +753,23 @@ pub fn log_facts<'a>(lines: impl IntoIterator<Item = &'a str>) -> LogFacts {
                 .and_then(|s| s.trim().parse().ok())
             {
                 f.cpus_brought_up = Some(n);
+            }
+        } else if let Some(rest) = msg.strip_prefix("pcpu-alloc: ") {
+            if rest.starts_with('[') {
+                // "[0] 0 [0] 1 " : group, CPU pairs in unit order.
+                let mut it = rest.split_whitespace();
+                while let (Some(g), Some(c)) = (it.next(), it.next()) {
+                    match (g.starts_with('['), c.parse::<u32>()) {
+                        (true, Ok(c)) => f.pcpu_units.push(c),
+                        _ => break,
+                    }
+                }
+            } else if let Some(u) = rest
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix('u'))
+                .and_then(|u| u.parse::<u64>().ok())
+            {
+                f.pcpu_unit_size = Some(u);
             }
         } else if let Some(rest) = msg.strip_prefix("SMP: failed to stop secondary CPUs") {
             if let Some(v) = parse_cpu_list(rest) {
@@ -856,6 +942,39 @@ mod tests {
         assert_eq!(v.unnumbered.len(), 3);
         assert!(v.all_captured(), "all four captured even if three are unnumbered");
         assert!(v.remarks.iter().any(|r| r.contains("kexec-rs")));
+    }
+
+    #[test]
+    fn buffer_spacing_numbers_idle_cpus() {
+        // Four CPUs, all stopped; CPU 2 panicked. Note order is scrambled.
+        let log = log_facts([
+            "[    0.00] pcpu-alloc: s87272 r8192 d31512 u126976 alloc=31*4096",
+            "[    0.00] pcpu-alloc: [0] 0 [0] 1 [0] 2 [0] 3 ",
+            "[    0.10] smp: Brought up 1 node, 4 CPUs",
+            "[    9.00] CPU: 2 PID: 77 Comm: sh Not tainted",
+        ]);
+        assert_eq!(log.pcpu_unit_size, Some(126_976));
+        assert_eq!(log.pcpu_units, vec![0, 1, 2, 3]);
+        let base = 0xbfb8_6600u64;
+        let at = |cpu: u64| Some(base + cpu * 126_976);
+        let ev = Evidence {
+            notes: vec![
+                note(0, pr(0, 0xffff_8000_0820_0010)),  // CPU 3
+                note(1, pr(77, 0xffff_8000_0810_0000)), // CPU 2 (panic)
+                note(2, pr(0, 0xffff_8000_0820_0030)),  // CPU 0
+                note(3, pr(0, 0xffff_8000_0820_0040)),  // CPU 1
+            ],
+            note_buffers: vec![at(3), at(2), at(0), at(1)],
+            log: Some(log),
+            layout: layout(),
+            ..Default::default()
+        };
+        let v = decide(&ev);
+        assert!(v.unnumbered.is_empty(), "{v:?}");
+        let by_cpu: Vec<(u32, Option<usize>)> = v.rows.iter().map(|r| (r.cpu, r.note_index)).collect();
+        assert_eq!(by_cpu, vec![(0, Some(2)), (1, Some(3)), (2, Some(1)), (3, Some(0))]);
+        assert_eq!(v.rows[0].source, NumberSource::InferredBufferSpacing);
+        assert!(v.all_captured());
     }
 
     #[test]

@@ -8,11 +8,13 @@
  *
  * 1. Finds sdei_event_register/enable/disable/unregister: Linux 6.1 does not export them to
  *    modules, so their addresses come from a kprobe on each name.
- * 2. Starts a kthread on CPU `cpu` that masks D, A, I and F and spins in sdei_probe_spin().
- * 3. Registers and enables event 0 (private: every online CPU), then `rounds` times signals
- *    it to the spinning CPU with SDEI_EVENT_SIGNAL and waits (1 s at most) for the callback.
+ * 2. Registers and enables event 0 (private: a cross-call registers it on every online CPU).
+ * 3. Starts a kthread on CPU `cpu` that masks D, A, I and F and spins in sdei_probe_spin(),
+ *    then `rounds` times signals event 0 to it with SDEI_EVENT_SIGNAL (a direct SMC: 6.1 has
+ *    no kernel API for it) and waits (1 s at most) for the callback.
  *    The callback records the CPU, the interrupted pc/pstate and CNTVCT.
- * 4. Prints one line per round and a summary, releases the spinner, unregisters the event.
+ * 4. Prints the first and last rounds and a summary, releases the spinner, disables and
+ *    unregisters the event. All of it runs on another CPU than `cpu` (work_on_cpu).
  *    The module load fails (-ETIMEDOUT/-ENOENT/...) if any step fails, so insmod's exit
  *    status is the verdict; the lines say why.
  *
@@ -113,9 +115,26 @@ static long run_probe(void *unused)
 		pr_err("sdei_probe: sdei_event_* not found (CONFIG_ARM_SDE_INTERFACE?)\n");
 		return -ENOENT;
 	}
+	err = reg(0, sdei_probe_cb, NULL);
+	if (err) {
+		pr_err("sdei_probe: sdei_event_register(0) = %d\n", err);
+		return err;
+	}
+	err = enable(0);
+	if (err) {
+		pr_err("sdei_probe: sdei_event_enable(0) = %d\n", err);
+		goto out_unreg;
+	}
+
+	/*
+	 * Only now start the spinner: registering a private event is a cross-call to every
+	 * CPU, which a CPU with DAIF masked would never answer.
+	 */
 	t = kthread_create(spin_thread, NULL, "sdei_probe/%d", cpu);
-	if (IS_ERR(t))
-		return PTR_ERR(t);
+	if (IS_ERR(t)) {
+		err = PTR_ERR(t);
+		goto out_disable;
+	}
 	kthread_bind(t, cpu);
 	wake_up_process(t);
 	for (n = 0; n < 1000 && !READ_ONCE(spin_started); n++)
@@ -123,20 +142,9 @@ static long run_probe(void *unused)
 	if (!READ_ONCE(spin_started)) {
 		pr_err("sdei_probe: spinner did not start on cpu%d\n", cpu);
 		err = -ETIMEDOUT;
-		goto out_stop;
+		goto out_release;
 	}
 	pr_info("sdei_probe: cpu%d spinning with DAIF masked\n", cpu);
-
-	err = reg(0, sdei_probe_cb, NULL);
-	if (err) {
-		pr_err("sdei_probe: sdei_event_register(0) = %d\n", err);
-		goto out_stop;
-	}
-	err = enable(0);
-	if (err) {
-		pr_err("sdei_probe: sdei_event_enable(0) = %d\n", err);
-		goto out_unreg;
-	}
 
 	for (i = 0; i < rounds; i++) {
 		u64 t0, dt;
@@ -175,12 +183,14 @@ static long run_probe(void *unused)
 		pr_info("sdei_probe: %d/%d delivered; latency signal->handler min %llu avg %llu max %llu ticks at %lu Hz\n",
 			ok, rounds, min, sum / ok, max, (unsigned long)read_sysreg(cntfrq_el0));
 
+out_release:
+	/* Disable and unregister are cross-calls too: release the spinner first. */
+	WRITE_ONCE(spin_release, 1);
+	kthread_stop(t);
+out_disable:
 	disable(0);
 out_unreg:
 	unreg(0);
-out_stop:
-	WRITE_ONCE(spin_release, 1);
-	kthread_stop(t);
 	if (!err && ok == rounds)
 		pr_info("sdei_probe: PASS\n");
 	return err;
