@@ -27,6 +27,9 @@
 #   QEMU_TIMEOUT   seconds for the QEMU run (default 240)
 #   CYCLES         hotplug off/on cycles of CPU 1 (default 3)
 #   ROUNDS         SDEI event 0 signals sdei_probe.ko sends (default 20)
+#   CPU            QEMU -cpu (default cortex-a57: no EL2 in QEMU, Linux at EL1; "max" has VHE)
+#   VIRT           -machine virtualization=on|off (default off). With on, cortex-a57 gets an
+#                  EL2 without VHE (Linux still at EL1) and max gets VHE (Linux at EL2)
 #   OUT            where the console log and build products go (default: a temp dir, kept
 #                  on failure)
 #
@@ -43,6 +46,8 @@ MEM=${MEM:-1024}
 QEMU_TIMEOUT=${QEMU_TIMEOUT:-240}
 CYCLES=${CYCLES:-3}
 ROUNDS=${ROUNDS:-20}
+CPU=${CPU:-cortex-a57}
+VIRT=${VIRT:-off}
 TARGET=aarch64-unknown-none-softfloat
 
 log() { printf '[boot-linux] %s\n' "$*" >&2; }
@@ -129,7 +134,7 @@ LOG=$OUT/console.log
 log "booting: -smp $SMP -m $MEM, timeout ${QEMU_TIMEOUT}s, console in $LOG"
 set +e
 timeout --foreground -k 5 "$QEMU_TIMEOUT" qemu-system-aarch64 \
-    -machine virt,secure=on,gic-version=3 -cpu cortex-a57 -smp "$SMP" -m "$MEM" \
+    -machine "virt,secure=on,gic-version=3,virtualization=$VIRT" -cpu "$CPU" -smp "$SMP" -m "$MEM" \
     -nographic -no-reboot -monitor none -serial stdio \
     -bios "$OUT/sdei-fw.bin" -kernel "$KERNEL" -initrd "$OUT/initrd.cpio.gz" \
     -append "console=ttyAMA0 panic=-1 rdinit=/init" \
@@ -158,7 +163,7 @@ refute() { # refute NAME EGREP-PATTERN
     fi
 }
 [ $rc -eq 0 ] && echo "PASS qemu exited by itself" || { echo "FAIL qemu exit status $rc (124 = timeout)"; fails=$((fails + 1)); }
-check "firmware entered Linux at EL1"        '^sdei-fw: entering Linux at 0x40200000'
+check "firmware entered Linux"               '^sdei-fw: entering Linux at 0x40200000'
 check "psci: PSCIv1.1 detected"              'psci: PSCIv1\.1 detected in firmware'
 check "psci: SMCCC 1.1"                      'psci: SMC Calling Convention v1\.1'
 check "sdei: SDEIv1.0 detected"              'sdei: SDEIv1\.0 \(0x0\) detected in firmware'

@@ -168,7 +168,10 @@ impl Analysis {
             symbols: OnceCell::new(),
         };
         if !links.is_empty() {
-            let mut syms = an.dump_symbols().map_err(|msg| Error::Unusable {
+            // With a System.map or vmlinux the dump's kallsyms adds nothing
+            // (the file has every symbol), so it is not decoded: the file is
+            // checked against VMCOREINFO's SYMBOL() addresses and _stext.
+            let mut syms = an.vmcoreinfo_symbols().map_err(|msg| Error::Unusable {
                 path: path.to_path_buf(),
                 msg: format!("cannot use symbol files: {msg}"),
             })?;
@@ -190,6 +193,12 @@ impl Analysis {
             a.set_kernel_bounds(b);
         }
         Ok(an)
+    }
+
+    fn vmcoreinfo_symbols(&self) -> Result<Symbols, String> {
+        let a = self.arm64.as_ref().map_err(Clone::clone)?;
+        let vi = self.vmcoreinfo().ok_or("the dump carries no VMCOREINFO")?;
+        Ok(Symbols::from_dump(a, &vi, None))
     }
 
     fn dump_symbols(&self) -> Result<Symbols, String> {

@@ -131,30 +131,50 @@ pub struct LinkSymbols {
     source: SymbolSource,
     origin: String,
     syms: Vec<LinkSymbol>,
-    by_name: HashMap<String, usize>,
-    /// Names that occur more than once (static symbols in several files).
-    dup: std::collections::HashSet<String>,
+    /// (FNV-1a hash of the name, index into `syms`), sorted: lookups bisect
+    /// by hash and compare names; equal neighbours mark names that occur
+    /// more than once (static symbols in several files). Sorting integers
+    /// keeps loading a 150 000-line System.map cheap.
+    by_name: Vec<(u64, u32)>,
+}
+
+fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 impl LinkSymbols {
     fn new(source: SymbolSource, origin: String, mut syms: Vec<LinkSymbol>) -> LinkSymbols {
         syms.sort_by_key(|s| s.addr);
-        let mut by_name = HashMap::with_capacity(syms.len());
-        let mut dup = std::collections::HashSet::new();
-        for (i, s) in syms.iter().enumerate() {
-            if by_name.contains_key(&s.name) {
-                dup.insert(s.name.clone());
-            } else {
-                by_name.insert(s.name.clone(), i);
-            }
-        }
+        let mut by_name: Vec<(u64, u32)> = syms
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (fnv1a(&s.name), i as u32))
+            .collect();
+        by_name.sort_unstable();
         LinkSymbols {
             source,
             origin,
             syms,
             by_name,
-            dup,
         }
+    }
+
+    /// Indices (into `syms`, ascending) of the symbols named `name`.
+    fn named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = usize> + 'a {
+        let h = fnv1a(name);
+        let start = self.by_name.partition_point(|&(k, _)| k < h);
+        self.by_name[start..]
+            .iter()
+            .take_while(move |&&(k, _)| k == h)
+            .map(|&(_, i)| i as usize)
+            .filter(move |&i| self.syms[i].name == name)
+    }
+
+    /// True when more than one symbol is named `name`.
+    pub fn is_duplicate(&self, name: &str) -> bool {
+        self.named(name).nth(1).is_some()
     }
 
     /// Parses System.map text: `ADDR TYPE NAME` per line (`nm -n` output).
@@ -165,8 +185,12 @@ impl LinkSymbols {
             line,
             why,
         };
+        // Debian's stub is one short line; look only at the start.
+        let stub = b"System.map is in the";
+        let head = &text[..text.len().min(512)];
+        let is_stub = head.windows(stub.len()).any(|w| w == stub);
         let text = String::from_utf8_lossy(text);
-        if text.contains("System.map is in the") {
+        if is_stub {
             return Err(SymbolsError::Stub {
                 origin: origin.to_string(),
                 text: text.trim().to_string(),
@@ -287,7 +311,8 @@ impl LinkSymbols {
 
     /// The first symbol named `name`.
     pub fn get(&self, name: &str) -> Option<&LinkSymbol> {
-        self.by_name.get(name).map(|&i| &self.syms[i])
+        // The lowest index: the first in address order.
+        self.named(name).next().map(|i| &self.syms[i])
     }
 
     /// Link-time address of `name`.
@@ -380,7 +405,7 @@ impl Symbols {
             }
         }
         for (name, &v) in &self.vmcoreinfo {
-            if link.dup.contains(name) {
+            if link.is_duplicate(name) {
                 continue;
             }
             if let Some(s) = link.get(name) {
@@ -395,7 +420,7 @@ impl Symbols {
                 *seen.entry(&s.name).or_default() += 1;
             }
             for s in k.symbols() {
-                if seen.get(s.name.as_str()) != Some(&1) || link.dup.contains(&s.name) {
+                if seen.get(s.name.as_str()) != Some(&1) || link.is_duplicate(&s.name) {
                     continue;
                 }
                 if let Some(ls) = link.get(&s.name) {
