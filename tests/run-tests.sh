@@ -14,6 +14,7 @@ phase "setup"
 
 phase "real dumps"
 ./tests/dumps/make-dumps.sh
+./tests/fetch-dbg.sh
 
 phase "build"
 cargo build --workspace --all-targets --locked

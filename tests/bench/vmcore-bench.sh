@@ -13,12 +13,8 @@ cd "$(dirname "$0")/../.."
 ./tests/dumps/make-dumps.sh >/dev/null
 cache=${KEXECRS_CACHE:-/var/cache/kexec-rs}
 release=$(cat "$cache/kernel-release")
+./tests/fetch-dbg.sh
 dbgdir=$cache/dbg
-mkdir -p "$dbgdir"
-if [ ! -f "$dbgdir/root/usr/lib/debug/boot/vmlinux-$release" ]; then
-    (cd "$dbgdir" && apt-get download "linux-image-$release-dbg:arm64")
-    dpkg-deb -x "$dbgdir"/linux-image-"$release"-dbg_*_arm64.deb "$dbgdir/root"
-fi
 vmlinux=$dbgdir/root/usr/lib/debug/boot/vmlinux-$release
 sysmap=$dbgdir/root/usr/lib/debug/boot/System.map-$release
 if [ ! -x "$cache/drgn-venv/bin/drgn" ]; then

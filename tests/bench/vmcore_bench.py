@@ -59,18 +59,20 @@ def main():
         v_t, v = timed([a.vmcore, "verify", "--stats", path], a.runs)
         c_t, c = timed([a.vmcore, "cpus", "--stats", path], a.runs)
         s_t, s = timed([a.vmcore, "verify", "--stats", "--system-map", a.system_map, path], a.runs)
+        x_t, x = timed([a.vmcore, "cpus", "--stats", "--vmlinux", a.vmlinux, path], a.runs)
         r_t, _ = timed(["readelf", "-n", path], a.runs) if open(path, "rb").read(4) == b"\x7fELF" else (None, None)
         d_t, d = timed([a.drgn, "-q", "-c", path, "-s", a.vmlinux, "-e", DRGN_SCRIPT], max(1, a.runs // 2))
-        rows.append((f, size, v_t, pages(v.stderr), c_t, pages(c.stderr), s_t, r_t, d_t, d.returncode))
-    hdr = ("dump", "size MiB", "verify ms", "pages", "cpus ms", "pages", "verify+map ms",
-           "readelf -n ms", "drgn ms", "drgn/verify+map")
+        rows.append((f, size, v_t, pages(v.stderr), c_t, pages(c.stderr), s_t, x_t, r_t, d_t, d.returncode))
+    hdr = ("dump", "size MiB", "verify ms", "pages", "cpus ms", "pages", "verify+System.map ms",
+           "cpus+vmlinux ms", "readelf -n ms", "drgn+vmlinux ms", "drgn/verify+map", "drgn/cpus+vmlinux")
     print(" | ".join(hdr))
-    for (f, size, v_t, vp, c_t, cp, s_t, r_t, d_t, drc) in rows:
+    for (f, size, v_t, vp, c_t, cp, s_t, x_t, r_t, d_t, drc) in rows:
         ratio = d_t / s_t if s_t else float("nan")
+        ratio_x = d_t / x_t if x_t else float("nan")
         print(" | ".join([
             f, str(size >> 20), f"{v_t*1e3:.1f}", str(vp), f"{c_t*1e3:.1f}", str(cp),
-            f"{s_t*1e3:.1f}", "-" if r_t is None else f"{r_t*1e3:.1f}",
-            f"{d_t*1e3:.0f}" + ("" if drc == 0 else f" (exit {drc})"), f"{ratio:.0f}x",
+            f"{s_t*1e3:.1f}", f"{x_t*1e3:.1f}", "-" if r_t is None else f"{r_t*1e3:.1f}",
+            f"{d_t*1e3:.0f}" + ("" if drc == 0 else f" (exit {drc})"), f"{ratio:.0f}x", f"{ratio_x:.0f}x",
         ]))
     print("\ntargets: verify < 50 ms without debug info; >= 20x faster than drgn with it; "
           "pages read independent of dump size")

@@ -149,7 +149,12 @@ impl Analysis {
             links.push((p.clone(), l));
         }
         if let Some(p) = &opts.vmlinux {
-            let bytes = read_file(p)?;
+            // Mapped, not read: a -dbg vmlinux is hundreds of MiB and only
+            // its section headers, .symtab and .strtab are needed.
+            let src = crate::source::Source::open(p)?;
+            let bytes = src
+                .bytes(0, src.len(), "the vmlinux file")
+                .map_err(|e| Error::parse(p, e))?;
             let l = LinkSymbols::parse_vmlinux(&bytes, &p.display().to_string()).map_err(|e| {
                 Error::Unusable {
                     path: p.clone(),
