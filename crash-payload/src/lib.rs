@@ -30,6 +30,7 @@ pub mod prstatus;
 pub mod psci;
 pub mod sdei;
 pub mod smccc;
+pub mod stop;
 pub mod vmcoreinfo;
 
 pub use addr::{PhysAddr, VirtAddr};

@@ -209,9 +209,17 @@ impl<C: Conduit> Psci<C> {
     }
 
     /// `CPU_ON_64(target, entry, context_id)`.
-    pub fn cpu_on(&mut self, target_mpidr: u64, entry: u64, context_id: u64) -> Result<(), PsciError> {
-        self.invoke(PSCI_CPU_ON_64, [target_mpidr, entry, context_id, 0, 0, 0, 0])
-            .map(|_| ())
+    pub fn cpu_on(
+        &mut self,
+        target_mpidr: u64,
+        entry: u64,
+        context_id: u64,
+    ) -> Result<(), PsciError> {
+        self.invoke(
+            PSCI_CPU_ON_64,
+            [target_mpidr, entry, context_id, 0, 0, 0, 0],
+        )
+        .map(|_| ())
     }
 
     /// `CPU_OFF`: only returns on failure.
@@ -243,7 +251,10 @@ mod tests {
             // w0-only answers (SMC32 firmware) map the same way.
             assert_eq!(PsciError::check(u64::from(c as u32)), Err(e));
         }
-        assert_eq!(PsciError::check(-42i64 as u64), Err(PsciError::Unknown(-42)));
+        assert_eq!(
+            PsciError::check(-42i64 as u64),
+            Err(PsciError::Unknown(-42))
+        );
         assert_eq!(PsciError::check(2), Ok(2));
     }
 
@@ -260,7 +271,10 @@ mod tests {
         assert_eq!(p.cpu_on(1, 0x4000_0000, 7), Ok(()));
         assert_eq!(p.cpu_on(0, 0x4000_0000, 7), Err(PsciError::AlreadyOn));
         assert_eq!(p.affinity_info(1), Ok(AffinityState::Off));
-        assert_eq!(p.features(PSCI_SYSTEM_SUSPEND_64), Err(PsciError::NotSupported));
+        assert_eq!(
+            p.features(PSCI_SYSTEM_SUSPEND_64),
+            Err(PsciError::NotSupported)
+        );
         assert_eq!(p.cpu_off(), PsciError::NotSupported);
     }
 }

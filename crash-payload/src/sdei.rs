@@ -322,7 +322,8 @@ impl<C: Conduit> Sdei<C> {
     }
     /// `SDEI_EVENT_UNREGISTER`.
     pub fn event_unregister(&mut self, event: u32) -> Result<(), SdeiError> {
-        self.call1(SDEI_EVENT_UNREGISTER, u64::from(event)).map(|_| ())
+        self.call1(SDEI_EVENT_UNREGISTER, u64::from(event))
+            .map(|_| ())
     }
     /// `SDEI_EVENT_STATUS`.
     pub fn event_status(&mut self, event: u32) -> Result<EventStatus, SdeiError> {

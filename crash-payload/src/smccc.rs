@@ -326,10 +326,22 @@ mod tests {
     fn errors_map_from_w0_or_x0() {
         assert_eq!(SmcccError::check(0), Ok(0));
         assert_eq!(SmcccError::check(u64::MAX), Err(SmcccError::NotSupported));
-        assert_eq!(SmcccError::check(0xffff_ffff), Err(SmcccError::NotSupported));
-        assert_eq!(SmcccError::check(-2i64 as u64), Err(SmcccError::NotRequired));
-        assert_eq!(SmcccError::check(-3i64 as u64), Err(SmcccError::InvalidParameter));
-        assert_eq!(SmcccError::check(-7i64 as u64), Err(SmcccError::Unknown(-7)));
+        assert_eq!(
+            SmcccError::check(0xffff_ffff),
+            Err(SmcccError::NotSupported)
+        );
+        assert_eq!(
+            SmcccError::check(-2i64 as u64),
+            Err(SmcccError::NotRequired)
+        );
+        assert_eq!(
+            SmcccError::check(-3i64 as u64),
+            Err(SmcccError::InvalidParameter)
+        );
+        assert_eq!(
+            SmcccError::check(-7i64 as u64),
+            Err(SmcccError::Unknown(-7))
+        );
     }
 
     #[test]

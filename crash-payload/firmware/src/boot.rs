@@ -55,10 +55,19 @@ impl fmt::Display for BootError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NoKernel => f.write_str("no kernel in fw_cfg: start QEMU with -kernel Image"),
-            Self::NotAnImage { magic } => write!(f, "kernel is not an arm64 Image (magic {magic:#010x} at 0x38)"),
+            Self::NotAnImage { magic } => write!(
+                f,
+                "kernel is not an arm64 Image (magic {magic:#010x} at 0x38)"
+            ),
             Self::BigEndian => f.write_str("kernel is a big-endian Image"),
-            Self::DoesNotFit { needed_end, ram_end } => {
-                write!(f, "kernel and initrd need RAM up to {needed_end:#x}, RAM ends at {ram_end:#x}")
+            Self::DoesNotFit {
+                needed_end,
+                ram_end,
+            } => {
+                write!(
+                    f,
+                    "kernel and initrd need RAM up to {needed_end:#x}, RAM ends at {ram_end:#x}"
+                )
             }
         }
     }
@@ -126,7 +135,13 @@ pub struct BootPlan {
 
 /// Places the kernel at `ram + 2 MiB + text_offset` and the initrd at the
 /// next 2 MiB boundary past the kernel's `image_size` (or file size, if larger).
-pub fn plan(ram_base: u64, ram_size: u64, hdr: &ImageHeader, kernel_size: u64, initrd_size: u64) -> Result<BootPlan, BootError> {
+pub fn plan(
+    ram_base: u64,
+    ram_size: u64,
+    hdr: &ImageHeader,
+    kernel_size: u64,
+    initrd_size: u64,
+) -> Result<BootPlan, BootError> {
     let ram_end = ram_base.saturating_add(ram_size);
     let kernel = ram_base + MIB2 + hdr.text_offset;
     let kernel_end = kernel.saturating_add(hdr.image_size.max(kernel_size));
@@ -202,20 +217,52 @@ pub fn linux_dtb_props<'a>(
         out[n] = p;
         n += 1;
     };
-    push(Prop { node: "/psci", name: "compatible", value: b"arm,psci-1.0\0arm,psci-0.2\0" });
-    push(Prop { node: "/psci", name: "method", value: b"smc\0" });
-    push(Prop { node: "/firmware/sdei", name: "compatible", value: b"arm,sdei-1.0\0" });
-    push(Prop { node: "/firmware/sdei", name: "method", value: b"smc\0" });
-    push(Prop { node: "/cpus/cpu@*", name: "enable-method", value: b"psci\0" });
+    push(Prop {
+        node: "/psci",
+        name: "compatible",
+        value: b"arm,psci-1.0\0arm,psci-0.2\0",
+    });
+    push(Prop {
+        node: "/psci",
+        name: "method",
+        value: b"smc\0",
+    });
+    push(Prop {
+        node: "/firmware/sdei",
+        name: "compatible",
+        value: b"arm,sdei-1.0\0",
+    });
+    push(Prop {
+        node: "/firmware/sdei",
+        name: "method",
+        value: b"smc\0",
+    });
+    push(Prop {
+        node: "/cpus/cpu@*",
+        name: "enable-method",
+        value: b"psci\0",
+    });
     if let Some(b) = bootargs {
-        push(Prop { node: "/chosen", name: "bootargs", value: b });
+        push(Prop {
+            node: "/chosen",
+            name: "bootargs",
+            value: b,
+        });
     }
     if let Some((s, e)) = initrd {
         vals.initrd_start = s.to_be_bytes();
         vals.initrd_end = e.to_be_bytes();
         let v: &'a DtbValues = vals;
-        push(Prop { node: "/chosen", name: "linux,initrd-start", value: &v.initrd_start });
-        push(Prop { node: "/chosen", name: "linux,initrd-end", value: &v.initrd_end });
+        push(Prop {
+            node: "/chosen",
+            name: "linux,initrd-start",
+            value: &v.initrd_start,
+        });
+        push(Prop {
+            node: "/chosen",
+            name: "linux,initrd-end",
+            value: &v.initrd_end,
+        });
     }
     n
 }
@@ -282,20 +329,37 @@ mod tests {
     #[test]
     fn parses_debian_like_header() {
         let h = ImageHeader::parse(&header(0, 0x2c9_0000, 0xa)).unwrap();
-        assert_eq!(h, ImageHeader { text_offset: 0, image_size: 0x2c9_0000, flags: 0xa });
+        assert_eq!(
+            h,
+            ImageHeader {
+                text_offset: 0,
+                image_size: 0x2c9_0000,
+                flags: 0xa
+            }
+        );
         let mut bad = header(0, 1, 0);
         bad[0x38] = b'X';
         assert_eq!(
             ImageHeader::parse(&bad),
             Err(BootError::NotAnImage { magic: 0x644d_5258 })
         );
-        assert_eq!(ImageHeader::parse(&header(0, 1, 1)), Err(BootError::BigEndian));
-        assert_eq!(ImageHeader::parse(&header(0, 0, 0)).unwrap().text_offset, 0x8_0000);
+        assert_eq!(
+            ImageHeader::parse(&header(0, 1, 1)),
+            Err(BootError::BigEndian)
+        );
+        assert_eq!(
+            ImageHeader::parse(&header(0, 0, 0)).unwrap().text_offset,
+            0x8_0000
+        );
     }
 
     #[test]
     fn plan_places_kernel_and_initrd() {
-        let h = ImageHeader { text_offset: 0, image_size: 0x2c9_0000, flags: 0xa };
+        let h = ImageHeader {
+            text_offset: 0,
+            image_size: 0x2c9_0000,
+            flags: 0xa,
+        };
         let p = plan(0x4000_0000, 0x8000_0000, &h, 0x1f6_e000, 0x80_1234).unwrap();
         assert_eq!(p.dtb, 0x4000_0000);
         assert_eq!(p.kernel, 0x4020_0000);
@@ -306,15 +370,27 @@ mod tests {
         assert_eq!(none.initrd, None);
         assert_eq!(
             plan(0x4000_0000, 0x300_0000, &h, 0x1f6_e000, 0x100_0000),
-            Err(BootError::DoesNotFit { needed_end: 0x4400_0000, ram_end: 0x4300_0000 })
+            Err(BootError::DoesNotFit {
+                needed_end: 0x4400_0000,
+                ram_end: 0x4300_0000
+            })
         );
     }
 
     #[test]
     fn dtb_props_and_fw_cfg_descriptor() {
         let mut vals = DtbValues::default();
-        let mut out = [Prop { node: "", name: "", value: b"" }; 9];
-        let n = linux_dtb_props(&mut vals, Some(b"console=ttyAMA0\0"), Some((0x4300_0000, 0x4380_0000)), &mut out);
+        let mut out = [Prop {
+            node: "",
+            name: "",
+            value: b"",
+        }; 9];
+        let n = linux_dtb_props(
+            &mut vals,
+            Some(b"console=ttyAMA0\0"),
+            Some((0x4300_0000, 0x4380_0000)),
+            &mut out,
+        );
         assert_eq!(n, 8);
         assert_eq!(out[6].value, &0x4300_0000u64.to_be_bytes());
         assert_eq!(out[7].name, "linux,initrd-end");

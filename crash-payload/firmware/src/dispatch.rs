@@ -264,7 +264,13 @@ mod tests {
             f.x[20] = 0x2020;
             f.elr = 0xffff_8000_0800_0004;
             f.spsr = 0x3c5;
-            let n = handle_smc(&self.power, &mut self.pes[core], core, &mut f, &mut self.plat);
+            let n = handle_smc(
+                &self.power,
+                &mut self.pes[core],
+                core,
+                &mut f,
+                &mut self.plat,
+            );
             (f.x[0], n, f)
         }
         fn x0(&mut self, core: usize, fid: FunctionId, args: &[u64]) -> u64 {
@@ -279,7 +285,10 @@ mod tests {
         assert_eq!(m.x0(0, PSCI_VERSION, &[]), 0x1_0001);
         assert_eq!(m.x0(0, SDEI_VERSION, &[]), 0x1_0000_0000_0000);
         assert_eq!(m.x0(0, PSCI_FEATURES, &[u64::from(SMCCC_VERSION.get())]), 0);
-        assert_eq!(m.x0(0, PSCI_FEATURES, &[u64::from(PSCI_CPU_ON_64.get())]), 0);
+        assert_eq!(
+            m.x0(0, PSCI_FEATURES, &[u64::from(PSCI_CPU_ON_64.get())]),
+            0
+        );
         // SMC32: the answer is w0.
         assert_eq!(
             m.x0(0, PSCI_FEATURES, &[u64::from(PSCI_CPU_SUSPEND_64.get())]),
@@ -287,12 +296,26 @@ mod tests {
         );
         assert_eq!(m.x0(0, PSCI_MIGRATE_INFO_TYPE, &[]), 2);
         assert_eq!(
-            m.x0(0, SMCCC_ARCH_FEATURES, &[u64::from(SMCCC_ARCH_WORKAROUND_1.get())]),
+            m.x0(
+                0,
+                SMCCC_ARCH_FEATURES,
+                &[u64::from(SMCCC_ARCH_WORKAROUND_1.get())]
+            ),
             0xffff_ffff
         );
-        assert_eq!(m.x0(0, SMCCC_ARCH_FEATURES, &[u64::from(SMCCC_ARCH_FEATURES.get())]), 0);
+        assert_eq!(
+            m.x0(
+                0,
+                SMCCC_ARCH_FEATURES,
+                &[u64::from(SMCCC_ARCH_FEATURES.get())]
+            ),
+            0
+        );
         assert_eq!(m.x0(0, SDEI_FEATURES, &[0]), 0);
-        assert_eq!(m.x0(0, SDEI_FEATURES, &[1]), SdeiError::InvalidParameters.to_x0());
+        assert_eq!(
+            m.x0(0, SDEI_FEATURES, &[1]),
+            SdeiError::InvalidParameters.to_x0()
+        );
     }
 
     #[test]
@@ -301,11 +324,18 @@ mod tests {
         for fid in [0xC400_0033u32, 0x8400_0050, 0xC200_0000, 0x8600_ff00, 0] {
             let (x0, n, f) = m.smc(0, FunctionId(fid), &[1, 2, 3]);
             assert_eq!(n, Next::Return);
-            let want = if FunctionId(fid).is_64() { u64::MAX } else { 0xffff_ffff };
+            let want = if FunctionId(fid).is_64() {
+                u64::MAX
+            } else {
+                0xffff_ffff
+            };
             assert_eq!(x0, want, "fid {fid:#x}");
             assert_eq!((f.x[1], f.x[20], f.elr), (1, 0x2020, 0xffff_8000_0800_0004));
         }
-        assert_eq!(m.x0(0, SDEI_INTERRUPT_BIND, &[40]), SdeiError::OutOfResource.to_x0());
+        assert_eq!(
+            m.x0(0, SDEI_INTERRUPT_BIND, &[40]),
+            SdeiError::OutOfResource.to_x0()
+        );
     }
 
     #[test]
@@ -315,11 +345,20 @@ mod tests {
         assert_eq!(m.x0(0, PSCI_CPU_ON_64, &[1, 0x4100_0000, 5]), 0);
         assert_eq!(m.plat.wakes, [1]);
         assert_eq!(m.x0(0, PSCI_AFFINITY_INFO_64, &[1, 0]), 2);
-        assert_eq!(m.x0(0, PSCI_CPU_ON_64, &[1, 0x4100_0000, 5]), PsciError::OnPending.to_x0());
+        assert_eq!(
+            m.x0(0, PSCI_CPU_ON_64, &[1, 0x4100_0000, 5]),
+            PsciError::OnPending.to_x0()
+        );
         assert_eq!(m.power.take_entry(1), Some((0x4100_0000, 5)));
         assert_eq!(m.x0(0, PSCI_AFFINITY_INFO_64, &[1, 0]), 0);
-        assert_eq!(m.x0(0, PSCI_CPU_ON_64, &[1, 0x4100_0000, 5]), PsciError::AlreadyOn.to_x0());
-        assert_eq!(m.x0(0, PSCI_CPU_ON_64, &[7, 0x4100_0000, 5]), PsciError::InvalidParameters.to_x0());
+        assert_eq!(
+            m.x0(0, PSCI_CPU_ON_64, &[1, 0x4100_0000, 5]),
+            PsciError::AlreadyOn.to_x0()
+        );
+        assert_eq!(
+            m.x0(0, PSCI_CPU_ON_64, &[7, 0x4100_0000, 5]),
+            PsciError::InvalidParameters.to_x0()
+        );
         assert_eq!(m.smc(1, PSCI_CPU_OFF, &[]).1, Next::CpuOff);
         assert_eq!(m.x0(0, PSCI_AFFINITY_INFO_64, &[1, 0]), 1);
         assert_eq!(m.smc(0, PSCI_SYSTEM_OFF, &[]).1, Next::SystemOff);
@@ -328,7 +367,14 @@ mod tests {
 
     fn register_enable_unmask(m: &mut Machine, core: usize) {
         assert_eq!(m.x0(core, SDEI_PRIVATE_RESET, &[]), 0);
-        assert_eq!(m.x0(core, SDEI_EVENT_REGISTER, &[0, 0xffff_8000_0801_0000, 99, 0, 0]), 0);
+        assert_eq!(
+            m.x0(
+                core,
+                SDEI_EVENT_REGISTER,
+                &[0, 0xffff_8000_0801_0000, 99, 0, 0]
+            ),
+            0
+        );
         assert_eq!(m.x0(core, SDEI_EVENT_ENABLE, &[0]), 0);
         assert_eq!(m.x0(core, SDEI_PE_UNMASK, &[]), 0);
     }
@@ -339,8 +385,14 @@ mod tests {
         register_enable_unmask(&mut m, 1);
         assert_eq!(m.x0(0, SDEI_EVENT_SIGNAL, &[0, 1]), 0);
         assert_eq!(m.plat.sgis, [1]);
-        assert_eq!(m.x0(0, SDEI_EVENT_SIGNAL, &[1, 1]), SdeiError::InvalidParameters.to_x0());
-        assert_eq!(m.x0(0, SDEI_EVENT_SIGNAL, &[0, 9]), SdeiError::InvalidParameters.to_x0());
+        assert_eq!(
+            m.x0(0, SDEI_EVENT_SIGNAL, &[1, 1]),
+            SdeiError::InvalidParameters.to_x0()
+        );
+        assert_eq!(
+            m.x0(0, SDEI_EVENT_SIGNAL, &[0, 9]),
+            SdeiError::InvalidParameters.to_x0()
+        );
 
         // Core 1 spins with DAIF masked; the SGI is taken at EL3 anyway.
         let mut spin = TrapFrame::ZERO;
@@ -349,7 +401,10 @@ mod tests {
         spin.elr = 0xffff_8000_0812_0000;
         spin.spsr = 0x3c5;
         let orig = spin;
-        assert_eq!(handle_sdei_sgi(&mut m.pes[1], &mut spin), Signal::Dispatched);
+        assert_eq!(
+            handle_sdei_sgi(&mut m.pes[1], &mut spin),
+            Signal::Dispatched
+        );
         assert_eq!(spin.x[..4], [0, 99, orig.elr, 0x3c5]);
         assert_eq!(m.x0(1, SDEI_EVENT_CONTEXT, &[0]), 0xaaaa);
         assert_eq!(m.x0(1, SDEI_EVENT_CONTEXT, &[17]), 0x1717);
@@ -358,7 +413,10 @@ mod tests {
         let (_, n, f) = m.smc(1, SDEI_EVENT_COMPLETE, &[SDEI_EV_HANDLED]);
         assert_eq!(n, Next::Return);
         assert_eq!(f, orig);
-        assert_eq!(m.x0(1, SDEI_EVENT_COMPLETE, &[0]), SdeiError::Denied.to_x0());
+        assert_eq!(
+            m.x0(1, SDEI_EVENT_COMPLETE, &[0]),
+            SdeiError::Denied.to_x0()
+        );
     }
 
     #[test]
@@ -394,7 +452,10 @@ mod tests {
         assert_eq!(m.x0(1, SDEI_PE_MASK, &[]), 1);
         assert_eq!(m.x0(1, SDEI_PE_MASK, &[]), 0);
         let mut f = TrapFrame::ZERO;
-        assert_eq!(handle_sdei_sgi(&mut m.pes[1], &mut f), Signal::DroppedMasked);
+        assert_eq!(
+            handle_sdei_sgi(&mut m.pes[1], &mut f),
+            Signal::DroppedMasked
+        );
         assert_eq!(m.x0(1, SDEI_PE_UNMASK, &[]), 0);
         assert!(m.plat.sgis.is_empty(), "a dropped signal stays dropped");
         // Powering off inside a dispatch must not wedge the PE after CPU_ON.

@@ -73,11 +73,18 @@ impl fmt::Display for FdtError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::BadMagic(m) => write!(f, "DTB magic {m:#010x}, expected 0xd00dfeed"),
-            Self::BadHeader { field, value } => write!(f, "DTB header {field} = {value:#x} is invalid"),
+            Self::BadHeader { field, value } => {
+                write!(f, "DTB header {field} = {value:#x} is invalid")
+            }
             Self::Truncated { offset } => write!(f, "DTB structure block truncated at {offset:#x}"),
-            Self::BadToken { offset, token } => write!(f, "DTB token {token:#x} at {offset:#x} is invalid"),
+            Self::BadToken { offset, token } => {
+                write!(f, "DTB token {token:#x} at {offset:#x} is invalid")
+            }
             Self::BadNameOffset { offset, nameoff } => {
-                write!(f, "DTB property at {offset:#x}: name offset {nameoff:#x} outside strings")
+                write!(
+                    f,
+                    "DTB property at {offset:#x}: name offset {nameoff:#x} outside strings"
+                )
             }
             Self::TooDeep => f.write_str("DTB nests deeper than 16 or a path exceeds 256 bytes"),
             Self::TooManyEdits => write!(f, "more than {MAX_EDITS} DTB edits"),
@@ -247,7 +254,12 @@ impl Editor<'_, '_> {
 /// Rewrites `input` into `out`, setting `props` and creating `nodes` (full
 /// paths, parents before children) where missing. Returns the output size
 /// (also its `totalsize`).
-pub fn edit(input: &[u8], nodes: &[&str], props: &[Prop<'_>], out: &mut [u8]) -> Result<usize, FdtError> {
+pub fn edit(
+    input: &[u8],
+    nodes: &[&str],
+    props: &[Prop<'_>],
+    out: &mut [u8],
+) -> Result<usize, FdtError> {
     if props.len() > MAX_EDITS || nodes.len() > MAX_EDITS {
         return Err(FdtError::TooManyEdits);
     }
@@ -260,16 +272,28 @@ pub fn edit(input: &[u8], nodes: &[&str], props: &[Prop<'_>], out: &mut [u8]) ->
     let (version, boot_cpuid) = (hdr(5), hdr(7));
     let (size_strings, size_struct) = (hdr(8) as usize, hdr(9) as usize);
     if version < 17 {
-        return Err(FdtError::BadHeader { field: "version", value: version });
+        return Err(FdtError::BadHeader {
+            field: "version",
+            value: version,
+        });
     }
     let structs = input
         .get(off_struct..off_struct.saturating_add(size_struct))
-        .ok_or(FdtError::BadHeader { field: "off_dt_struct", value: off_struct as u32 })?;
+        .ok_or(FdtError::BadHeader {
+            field: "off_dt_struct",
+            value: off_struct as u32,
+        })?;
     let strings = input
         .get(off_strings..off_strings.saturating_add(size_strings))
-        .ok_or(FdtError::BadHeader { field: "off_dt_strings", value: off_strings as u32 })?;
+        .ok_or(FdtError::BadHeader {
+            field: "off_dt_strings",
+            value: off_strings as u32,
+        })?;
     if off_rsv % 8 != 0 || off_rsv >= input.len() {
-        return Err(FdtError::BadHeader { field: "off_mem_rsvmap", value: off_rsv as u32 });
+        return Err(FdtError::BadHeader {
+            field: "off_mem_rsvmap",
+            value: off_rsv as u32,
+        });
     }
 
     // Name offsets: existing names are reused (any NUL-terminated match,
@@ -278,9 +302,8 @@ pub fn edit(input: &[u8], nodes: &[&str], props: &[Prop<'_>], out: &mut [u8]) ->
     let mut extra_len = 0usize;
     for (i, p) in props.iter().enumerate() {
         let name = p.name.as_bytes();
-        let existing = (0..strings.len()).find(|&o| {
-            strings[o..].starts_with(name) && strings.get(o + name.len()) == Some(&0)
-        });
+        let existing = (0..strings.len())
+            .find(|&o| strings[o..].starts_with(name) && strings.get(o + name.len()) == Some(&0));
         let earlier = (0..i).find(|&j| props[j].name == p.name);
         nameoff[i] = match (existing, earlier) {
             (Some(o), _) => o as u32,
@@ -308,9 +331,10 @@ pub fn edit(input: &[u8], nodes: &[&str], props: &[Prop<'_>], out: &mut [u8]) ->
     let rsv_out = ed.w.pos;
     let mut o = off_rsv;
     loop {
-        let e = input
-            .get(o..o + 16)
-            .ok_or(FdtError::BadHeader { field: "off_mem_rsvmap", value: off_rsv as u32 })?;
+        let e = input.get(o..o + 16).ok_or(FdtError::BadHeader {
+            field: "off_mem_rsvmap",
+            value: off_rsv as u32,
+        })?;
         ed.w.bytes(e)?;
         o += 16;
         if e.iter().all(|&b| b == 0) {
@@ -360,7 +384,10 @@ pub fn edit(input: &[u8], nodes: &[&str], props: &[Prop<'_>], out: &mut [u8]) ->
             }
             FDT_END_NODE => {
                 if depth == 0 {
-                    return Err(FdtError::BadToken { offset: tok_at, token: tok });
+                    return Err(FdtError::BadToken {
+                        offset: tok_at,
+                        token: tok,
+                    });
                 }
                 ed.flush(&mut pending)?;
                 let mut here = [0u8; MAX_PATH];
@@ -402,12 +429,20 @@ pub fn edit(input: &[u8], nodes: &[&str], props: &[Prop<'_>], out: &mut [u8]) ->
             FDT_NOP => {}
             FDT_END => {
                 if depth != 0 {
-                    return Err(FdtError::BadToken { offset: tok_at, token: tok });
+                    return Err(FdtError::BadToken {
+                        offset: tok_at,
+                        token: tok,
+                    });
                 }
                 ed.w.u32(FDT_END)?;
                 break;
             }
-            _ => return Err(FdtError::BadToken { offset: tok_at, token: tok }),
+            _ => {
+                return Err(FdtError::BadToken {
+                    offset: tok_at,
+                    token: tok,
+                })
+            }
         }
     }
     let struct_size = ed.w.pos - struct_out;
@@ -447,9 +482,20 @@ pub fn for_each_prop(dtb: &[u8], mut f: impl FnMut(&[u8], &[u8], &[u8])) -> Resu
     if hdr(0) != FDT_MAGIC {
         return Err(FdtError::BadMagic(hdr(0)));
     }
-    let (os, ost, ss, sst) = (hdr(2) as usize, hdr(3) as usize, hdr(9) as usize, hdr(8) as usize);
-    let structs = dtb.get(os..os + ss).ok_or(FdtError::BadHeader { field: "off_dt_struct", value: os as u32 })?;
-    let strings = dtb.get(ost..ost + sst).ok_or(FdtError::BadHeader { field: "off_dt_strings", value: ost as u32 })?;
+    let (os, ost, ss, sst) = (
+        hdr(2) as usize,
+        hdr(3) as usize,
+        hdr(9) as usize,
+        hdr(8) as usize,
+    );
+    let structs = dtb.get(os..os + ss).ok_or(FdtError::BadHeader {
+        field: "off_dt_struct",
+        value: os as u32,
+    })?;
+    let strings = dtb.get(ost..ost + sst).ok_or(FdtError::BadHeader {
+        field: "off_dt_strings",
+        value: ost as u32,
+    })?;
     let mut path = [0u8; MAX_PATH];
     let mut stack = [0usize; MAX_DEPTH];
     let (mut plen, mut depth, mut pos) = (0usize, 0usize, 0usize);
@@ -474,7 +520,10 @@ pub fn for_each_prop(dtb: &[u8], mut f: impl FnMut(&[u8], &[u8], &[u8])) -> Resu
             }
             FDT_END_NODE => {
                 if depth == 0 {
-                    return Err(FdtError::BadToken { offset: at, token: tok });
+                    return Err(FdtError::BadToken {
+                        offset: at,
+                        token: tok,
+                    });
                 }
                 depth -= 1;
                 plen = stack[depth];
@@ -482,15 +531,25 @@ pub fn for_each_prop(dtb: &[u8], mut f: impl FnMut(&[u8], &[u8], &[u8])) -> Resu
             FDT_PROP => {
                 let len = be32(structs, pos).ok_or(FdtError::Truncated { offset: pos })? as usize;
                 let noff = be32(structs, pos + 4).ok_or(FdtError::Truncated { offset: pos })?;
-                let v = structs.get(pos + 8..pos + 8 + len).ok_or(FdtError::Truncated { offset: pos })?;
-                let name = cstr(strings, noff as usize).ok_or(FdtError::BadNameOffset { offset: at, nameoff: noff })?;
+                let v = structs
+                    .get(pos + 8..pos + 8 + len)
+                    .ok_or(FdtError::Truncated { offset: pos })?;
+                let name = cstr(strings, noff as usize).ok_or(FdtError::BadNameOffset {
+                    offset: at,
+                    nameoff: noff,
+                })?;
                 let p: &[u8] = if plen == 0 { b"/" } else { &path[..plen] };
                 f(p, name, v);
                 pos = align4(pos + 8 + len);
             }
             FDT_NOP => {}
             FDT_END => return Ok(()),
-            _ => return Err(FdtError::BadToken { offset: at, token: tok }),
+            _ => {
+                return Err(FdtError::BadToken {
+                    offset: at,
+                    token: tok,
+                })
+            }
         }
     }
 }
@@ -611,15 +670,49 @@ mod tests {
         let input = virt_like();
         let mut out = vec![0u8; 4096];
         let props = [
-            Prop { node: "/psci", name: "compatible", value: b"arm,psci-1.0\0arm,psci-0.2\0" },
-            Prop { node: "/psci", name: "method", value: b"smc\0" },
-            Prop { node: "/firmware/sdei", name: "compatible", value: b"arm,sdei-1.0\0" },
-            Prop { node: "/firmware/sdei", name: "method", value: b"smc\0" },
-            Prop { node: "/cpus/cpu@*", name: "enable-method", value: b"psci\0" },
-            Prop { node: "/chosen", name: "bootargs", value: b"console=ttyAMA0\0" },
-            Prop { node: "/chosen", name: "linux,initrd-start", value: &0x4800_0000u64.to_be_bytes() },
+            Prop {
+                node: "/psci",
+                name: "compatible",
+                value: b"arm,psci-1.0\0arm,psci-0.2\0",
+            },
+            Prop {
+                node: "/psci",
+                name: "method",
+                value: b"smc\0",
+            },
+            Prop {
+                node: "/firmware/sdei",
+                name: "compatible",
+                value: b"arm,sdei-1.0\0",
+            },
+            Prop {
+                node: "/firmware/sdei",
+                name: "method",
+                value: b"smc\0",
+            },
+            Prop {
+                node: "/cpus/cpu@*",
+                name: "enable-method",
+                value: b"psci\0",
+            },
+            Prop {
+                node: "/chosen",
+                name: "bootargs",
+                value: b"console=ttyAMA0\0",
+            },
+            Prop {
+                node: "/chosen",
+                name: "linux,initrd-start",
+                value: &0x4800_0000u64.to_be_bytes(),
+            },
         ];
-        let n = edit(&input, &["/psci", "/firmware", "/firmware/sdei"], &props, &mut out).unwrap();
+        let n = edit(
+            &input,
+            &["/psci", "/firmware", "/firmware/sdei"],
+            &props,
+            &mut out,
+        )
+        .unwrap();
         let out = &out[..n];
         let d = dump(out);
         let want = [
@@ -646,7 +739,13 @@ mod tests {
         assert_eq!(be32(out, 4), Some(n as u32));
         // Editing the output again changes nothing but keeps it valid.
         let mut again = vec![0u8; 4096];
-        let m = edit(out, &["/psci", "/firmware", "/firmware/sdei"], &props, &mut again).unwrap();
+        let m = edit(
+            out,
+            &["/psci", "/firmware", "/firmware/sdei"],
+            &props,
+            &mut again,
+        )
+        .unwrap();
         assert_eq!(dump(&again[..m]), d);
     }
 
@@ -666,18 +765,34 @@ mod tests {
             T::End,
             T::End,
         ]);
-        assert_eq!(crate::boot::ram_from_dtb(&dtb), Ok(Some((0x4000_0000, 0x8000_0000))));
+        assert_eq!(
+            crate::boot::ram_from_dtb(&dtb),
+            Ok(Some((0x4000_0000, 0x8000_0000)))
+        );
         let none = build(&[T::Begin(""), T::End]);
         assert_eq!(crate::boot::ram_from_dtb(&none), Ok(None));
     }
 
     #[test]
     fn existing_parent_gets_the_child() {
-        let input = build(&[T::Begin(""), T::Begin("firmware"), T::Prop("x", b"1\0"), T::End, T::End]);
-        let props = [Prop { node: "/firmware/sdei", name: "method", value: b"smc\0" }];
+        let input = build(&[
+            T::Begin(""),
+            T::Begin("firmware"),
+            T::Prop("x", b"1\0"),
+            T::End,
+            T::End,
+        ]);
+        let props = [Prop {
+            node: "/firmware/sdei",
+            name: "method",
+            value: b"smc\0",
+        }];
         let mut out = vec![0u8; 1024];
         let n = edit(&input, &["/firmware", "/firmware/sdei"], &props, &mut out).unwrap();
-        assert_eq!(dump(&out[..n]), ["/firmware:x=3100", "/firmware/sdei:method=736d6300"]);
+        assert_eq!(
+            dump(&out[..n]),
+            ["/firmware:x=3100", "/firmware/sdei:method=736d6300"]
+        );
     }
 
     #[test]
@@ -685,19 +800,34 @@ mod tests {
         let mut input = virt_like();
         let mut out = vec![0u8; 4096];
         input[0] = 0;
-        assert_eq!(edit(&input, &[], &[], &mut out), Err(FdtError::BadMagic(0x000d_feed)));
+        assert_eq!(
+            edit(&input, &[], &[], &mut out),
+            Err(FdtError::BadMagic(0x000d_feed))
+        );
         let mut input = virt_like();
         input[23] = 16; // version 16
         assert_eq!(
             edit(&input, &[], &[], &mut out),
-            Err(FdtError::BadHeader { field: "version", value: 16 })
+            Err(FdtError::BadHeader {
+                field: "version",
+                value: 16
+            })
         );
         let input = virt_like();
         // An unknown token where the first BEGIN_NODE is.
         let mut bad = input.clone();
         bad[56 + 3] = 7;
-        assert_eq!(edit(&bad, &[], &[], &mut out), Err(FdtError::BadToken { offset: 0, token: 7 }));
+        assert_eq!(
+            edit(&bad, &[], &[], &mut out),
+            Err(FdtError::BadToken {
+                offset: 0,
+                token: 7
+            })
+        );
         let mut small = vec![0u8; 64];
-        assert!(matches!(edit(&input, &[], &[], &mut small), Err(FdtError::NoRoom { .. })));
+        assert!(matches!(
+            edit(&input, &[], &[], &mut small),
+            Err(FdtError::NoRoom { .. })
+        ));
     }
 }

@@ -44,6 +44,23 @@
 //!   firmware would need an identity map and cache maintenance.
 //! - The firmware never touches FP/SIMD (built soft-float; a test disassembles
 //!   the binary to check), so it needs no FP context switch.
+//! - Linux runs at EL1 (cortex-a57; also with `virtualization=on`, where EL2
+//!   has no VHE and is configured to stay out of the way) or at EL2 with VHE
+//!   (`-cpu max,virtualization=on`). `SCR_EL3` enables what the CPU has that a
+//!   lower EL would otherwise trap on (pointer authentication, SVE, SME, FGT,
+//!   HCX, MTE2, CSV2 contexts).
+//! - A core that calls `CPU_OFF` inside an SDEI dispatch loses the dispatch:
+//!   `CPU_ON` starts it with fresh SDEI state (masked, event 0 unregistered),
+//!   so it receives event 0 again once Linux re-registers it.
+//!
+//! # Tests
+//!
+//! `cargo test -p sdei-fw` runs the state machines and also builds the
+//! firmware and disassembles it (`tests/no_fp_simd.rs`).
+//! `tests/firmware/boot-linux.sh` boots Debian's kernel on it (PSCI, SDEI,
+//! hotplug, and event 0 delivered to a CPU spinning with DAIF masked through
+//! Linux's own SDEI driver); `FIRMWARE=tfa` runs the same checks on TF-A, and
+//! `tests/firmware/sdei-latency.sh` compares their delivery latency.
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
 

@@ -7,8 +7,8 @@
 //! and sends it back to the wait loop. `AFFINITY_INFO` reads the state.
 #![forbid(unsafe_code)]
 
-use crash_payload::psci::{AffinityState, PsciError};
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use crash_payload::psci::{AffinityState, PsciError};
 
 /// Cores this firmware manages (QEMU virt `-smp` up to 8, all in cluster 0).
 pub const MAX_CPUS: usize = 8;
@@ -143,7 +143,11 @@ impl PowerStates {
     }
 
     /// `AFFINITY_INFO(target, lowest_level)`. Only level 0 is supported.
-    pub fn affinity_info(&self, target_mpidr: u64, lowest_level: u64) -> Result<AffinityState, PsciError> {
+    pub fn affinity_info(
+        &self,
+        target_mpidr: u64,
+        lowest_level: u64,
+    ) -> Result<AffinityState, PsciError> {
         if lowest_level != 0 {
             return Err(PsciError::InvalidParameters);
         }
@@ -200,7 +204,10 @@ mod tests {
     #[test]
     fn cpu_on_checks_target_and_address() {
         let p = two();
-        assert_eq!(p.cpu_on(5, 0x4020_0000, 0), Err(PsciError::InvalidParameters));
+        assert_eq!(
+            p.cpu_on(5, 0x4020_0000, 0),
+            Err(PsciError::InvalidParameters)
+        );
         assert_eq!(p.cpu_on(1, 0x1000, 0), Err(PsciError::InvalidAddress));
         assert_eq!(p.cpu_on(1, 0x4020_0002, 0), Err(PsciError::InvalidAddress));
         assert_eq!(p.cpu_on(1, 0xc000_0000, 0), Err(PsciError::InvalidAddress));

@@ -110,7 +110,14 @@ impl Pe {
 
     /// `SDEI_EVENT_REGISTER(ev, entry, arg, flags, affinity)` from a caller at
     /// `client_el`. Event 0 is private: routing flags are accepted and ignored.
-    pub fn register(&mut self, ev: u64, entry: u64, arg: u64, flags: u64, client_el: u8) -> Result<(), SdeiError> {
+    pub fn register(
+        &mut self,
+        ev: u64,
+        entry: u64,
+        arg: u64,
+        flags: u64,
+        client_el: u8,
+    ) -> Result<(), SdeiError> {
         check_event(ev)?;
         if flags & !SDEI_EVENT_REGISTER_RM_PE != 0 || entry == 0 || !(1..=2).contains(&client_el) {
             return Err(SdeiError::InvalidParameters);
@@ -262,7 +269,11 @@ impl Pe {
     /// EL with DAIF masked, as if an exception had been taken there from the
     /// interrupted context; the caller loads the returned [`ResumeRegs`] into
     /// `ELR_ELx`/`SPSR_ELx`.
-    pub fn complete(&mut self, frame: &mut TrapFrame, resume: Option<u64>) -> Result<Option<ResumeRegs>, SdeiError> {
+    pub fn complete(
+        &mut self,
+        frame: &mut TrapFrame,
+        resume: Option<u64>,
+    ) -> Result<Option<ResumeRegs>, SdeiError> {
         if !self.running {
             return Err(SdeiError::Denied);
         }
@@ -345,10 +356,22 @@ mod tests {
     #[test]
     fn bad_parameters() {
         let mut pe = Pe::new();
-        assert_eq!(pe.register(1, ENTRY, 0, 0, 1), Err(SdeiError::InvalidParameters));
-        assert_eq!(pe.register(0, 0, 0, 0, 1), Err(SdeiError::InvalidParameters));
-        assert_eq!(pe.register(0, ENTRY, 0, 2, 1), Err(SdeiError::InvalidParameters));
-        assert_eq!(pe.register(0, ENTRY, 0, 0, 3), Err(SdeiError::InvalidParameters));
+        assert_eq!(
+            pe.register(1, ENTRY, 0, 0, 1),
+            Err(SdeiError::InvalidParameters)
+        );
+        assert_eq!(
+            pe.register(0, 0, 0, 0, 1),
+            Err(SdeiError::InvalidParameters)
+        );
+        assert_eq!(
+            pe.register(0, ENTRY, 0, 2, 1),
+            Err(SdeiError::InvalidParameters)
+        );
+        assert_eq!(
+            pe.register(0, ENTRY, 0, 0, 3),
+            Err(SdeiError::InvalidParameters)
+        );
         assert_eq!(pe.enable(5), Err(SdeiError::InvalidParameters));
         assert_eq!(pe.status(1), Err(SdeiError::InvalidParameters));
         assert_eq!(pe.get_info(0, 0), Ok(0));
@@ -457,7 +480,10 @@ mod tests {
         let in_handler = f;
         let mut g = in_handler;
         assert_eq!(pe.signal(&mut g), Signal::Pending);
-        assert_eq!(g, in_handler, "a second signal must not touch the running handler");
+        assert_eq!(
+            g, in_handler,
+            "a second signal must not touch the running handler"
+        );
         assert!(!pe.take_resignal(), "not while the handler runs");
         let mut smc = TrapFrame::ZERO;
         pe.complete(&mut smc, None).unwrap();

@@ -28,7 +28,10 @@ fn target_installed() -> bool {
         return false;
     };
     let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    Path::new(&sysroot).join("lib/rustlib").join(TARGET).is_dir()
+    Path::new(&sysroot)
+        .join("lib/rustlib")
+        .join(TARGET)
+        .is_dir()
 }
 
 fn build_firmware() -> PathBuf {
@@ -37,7 +40,15 @@ fn build_firmware() -> PathBuf {
     let target_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sdei-fw");
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
     let st = Command::new(cargo)
-        .args(["build", "-q", "-p", "sdei-fw", "--release", "--target", TARGET])
+        .args([
+            "build",
+            "-q",
+            "-p",
+            "sdei-fw",
+            "--release",
+            "--target",
+            TARGET,
+        ])
         .arg("--manifest-path")
         .arg(&manifest)
         .arg("--target-dir")
@@ -54,7 +65,11 @@ fn fp_simd_reason(line: &str) -> Option<String> {
     // "     8a4:\td5384100 \tmrs\tx0, sp_el0" — address, encoding, mnemonic, operands.
     let mut parts = line.splitn(3, '\t');
     let addr = parts.next()?.trim();
-    if !addr.ends_with(':') || !addr[..addr.len() - 1].chars().all(|c| c.is_ascii_hexdigit()) {
+    if !addr.ends_with(':')
+        || !addr[..addr.len() - 1]
+            .chars()
+            .all(|c| c.is_ascii_hexdigit())
+    {
         return None;
     }
     let _encoding = parts.next()?;
@@ -90,7 +105,8 @@ fn fp_simd_reason(line: &str) -> Option<String> {
         let mut cs = reg.chars();
         if let Some(first) = cs.next() {
             let num: String = cs.collect();
-            let numeric = !num.is_empty() && num.len() <= 2 && num.chars().all(|c| c.is_ascii_digit());
+            let numeric =
+                !num.is_empty() && num.len() <= 2 && num.chars().all(|c| c.is_ascii_digit());
             if numeric && "bhsdqvzp".contains(first) {
                 return Some(format!("FP/SIMD/SVE register `{tok}` in `{mnemonic}`"));
             }
@@ -156,7 +172,10 @@ fn firmware_has_no_fp_simd_and_the_right_layout() {
         })
         .filter_map(|l| fp_simd_reason(l).map(|r| format!("{r}: {}", l.trim())))
         .collect();
-    assert!(count > 1000, "only {count} instructions disassembled: wrong file?");
+    assert!(
+        count > 1000,
+        "only {count} instructions disassembled: wrong file?"
+    );
     assert!(
         bad.is_empty(),
         "{} FP/SIMD instruction(s) in sdei-fw:\n{}",
@@ -176,12 +195,17 @@ fn firmware_has_no_fp_simd_and_the_right_layout() {
             .find_map(|l| {
                 let mut f = l.split_whitespace();
                 let (a, _, n) = (f.next()?, f.next()?, f.next()?);
-                (n == name).then(|| u64::from_str_radix(a, 16).ok()).flatten()
+                (n == name)
+                    .then(|| u64::from_str_radix(a, 16).ok())
+                    .flatten()
             })
             .unwrap_or_else(|| panic!("symbol {name} missing"))
     };
     assert_eq!(addr("_start"), 0);
     assert_eq!(addr("el3_vectors") % 0x800, 0);
     assert!(addr("__data_lma") < 0x400_0000);
-    assert!(addr("__stacks_end") <= 0x0f00_0000, "secure RAM is 16 MiB at 0x0e000000");
+    assert!(
+        addr("__stacks_end") <= 0x0f00_0000,
+        "secure RAM is 16 MiB at 0x0e000000"
+    );
 }

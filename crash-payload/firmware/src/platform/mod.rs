@@ -22,7 +22,10 @@ use regs::{read32, read8, sysreg_read, sysreg_write, write16, write32, write64, 
 
 /// EL3 stack per core (link.ld reserves `STACK_SIZE * MAX_CPUS`).
 const STACK_SIZE: usize = 0x4000;
-const _: () = assert!(STACK_SIZE * MAX_CPUS == 0x4000 * 8, "update .stacks in link.ld");
+const _: () = assert!(
+    STACK_SIZE * MAX_CPUS == 0x4000 * 8,
+    "update .stacks in link.ld"
+);
 
 const UART0: usize = 0x0900_0000;
 const FW_CFG: usize = 0x0902_0000;
@@ -147,24 +150,50 @@ fn init_el3(cpu: Cpu) {
     // alignment faults off, little-endian.
     sysreg_write!("sctlr_el3", 0x30c5_0830 | (1 << 12) | (1 << 3));
     let pfr0 = sysreg_read!("id_aa64pfr0_el1");
-    let sve = (pfr0 >> 32) & 0xf != 0;
-    // CPTR_EL3: no FP/SIMD trap (TFP = 0); EZ lets lower ELs use SVE.
-    sysreg_write!("cptr_el3", if sve { 1 << 8 } else { 0 });
+    let pfr1 = sysreg_read!("id_aa64pfr1_el1");
+    let mmfr0 = sysreg_read!("id_aa64mmfr0_el1");
+    let mmfr1 = sysreg_read!("id_aa64mmfr1_el1");
+    let isar1 = sysreg_read!("id_aa64isar1_el1");
+    let field = |reg: u64, shift: u32| (reg >> shift) & 0xf;
+    let sve = field(pfr0, 32) != 0;
+    let sme = field(pfr1, 24) != 0;
+    // CPTR_EL3: no FP/SIMD trap (TFP = 0); EZ and ESM let lower ELs use SVE
+    // and SME (else their first use traps here, EC 0x19/0x1d).
+    sysreg_write!("cptr_el3", u64::from(sve) << 8 | u64::from(sme) << 12);
     if sve {
         // ZCR_EL3: allow the longest vector length.
         sysreg_write!("S3_6_C1_C2_0", 0xf);
     }
-    let isar1 = sysreg_read!("id_aa64isar1_el1");
-    let pauth = isar1 & 0xff00_ff00 != 0; // APA, API, GPA, GPI
+    if sme {
+        // SMCR_EL3: allow the longest streaming vector length.
+        sysreg_write!("S3_6_C1_C2_6", 0xf);
+    }
     // SCR_EL3: NS, FIQ to EL3 (Group 0), RES1 bits 5:4, SMC enabled (SMD = 0),
-    // RW (lower ELs AArch64), HCE when EL2 exists, APK/API when pointer
-    // authentication exists (else Linux's PAC instructions would trap here).
+    // RW (lower ELs AArch64), HCE when EL2 exists. Features a lower EL may
+    // use, enabled when present (their registers trap to EL3 otherwise):
+    // APK/API pointer authentication, EnSCXT (CSV2 >= 2), ATA (MTE2),
+    // FGTEn, HXEn, EnTP2 (SME).
     let mut scr: u64 = 1 | (1 << 2) | (3 << 4) | (1 << 10);
     if cpu.el2 {
         scr |= 1 << 8;
     }
-    if pauth {
+    if isar1 & 0xff00_ff00 != 0 {
         scr |= (1 << 16) | (1 << 17);
+    }
+    if field(pfr0, 56) >= 2 {
+        scr |= 1 << 25;
+    }
+    if field(pfr1, 8) >= 2 {
+        scr |= 1 << 26;
+    }
+    if field(mmfr0, 56) != 0 {
+        scr |= 1 << 27;
+    }
+    if field(mmfr1, 40) != 0 {
+        scr |= 1 << 38;
+    }
+    if sme {
+        scr |= 1 << 41;
     }
     sysreg_write!("scr_el3", scr);
     if sysreg_read!("cntfrq_el0") == 0 {
@@ -387,8 +416,10 @@ fn fw_cfg_dma(key: u16, len: u32, dst: u64) -> Result<(), ()> {
     // The DMA address register is big-endian; QEMU runs the transfer on this write.
     write64(FW_CFG + fw_cfg::FW_CFG_DMA_ADDR as usize, SCRATCH.to_be());
     regs::dsb_sy();
+    // QEMU clears the control word when the transfer is done, or leaves
+    // FW_CFG_DMA_CTL_ERROR set.
     let control = u32::from_be_bytes([desc[0], desc[1], desc[2], desc[3]]);
-    if control & fw_cfg::FW_CFG_DMA_CTL_ERROR != 0 || control != 0 {
+    if control != 0 {
         return Err(());
     }
     Ok(())
@@ -468,7 +499,8 @@ fn load_linux(ram_size: u64) -> Result<(u64, u64), LoadError> {
     if !fw_cfg_has_dma() {
         return Err(LoadError::NoFwCfgDma);
     }
-    let kernel_size = fw_cfg_u32(fw_cfg::FW_CFG_KERNEL_SIZE).ok_or(LoadError::FwCfg("kernel size"))?;
+    let kernel_size =
+        fw_cfg_u32(fw_cfg::FW_CFG_KERNEL_SIZE).ok_or(LoadError::FwCfg("kernel size"))?;
     if kernel_size == 0 {
         return Err(LoadError::Boot(BootError::NoKernel));
     }
@@ -479,13 +511,22 @@ fn load_linux(ram_size: u64) -> Result<(u64, u64), LoadError> {
     fw_cfg_dma(fw_cfg::FW_CFG_KERNEL_DATA, IMAGE_HEADER_SIZE as u32, hdr_at)
         .map_err(|()| LoadError::FwCfg("kernel header"))?;
     // SAFETY: scratch bytes 0x200..0x240, core 0 only.
-    let hdr = ImageHeader::parse(unsafe { ns_ram(hdr_at, IMAGE_HEADER_SIZE) }).map_err(LoadError::Boot)?;
-    let plan = boot::plan(RAM_BASE, ram_size, &hdr, u64::from(kernel_size), u64::from(initrd_size))
+    let hdr = ImageHeader::parse(unsafe { ns_ram(hdr_at, IMAGE_HEADER_SIZE) })
         .map_err(LoadError::Boot)?;
+    let plan = boot::plan(
+        RAM_BASE,
+        ram_size,
+        &hdr,
+        u64::from(kernel_size),
+        u64::from(initrd_size),
+    )
+    .map_err(LoadError::Boot)?;
 
-    fw_cfg_dma(fw_cfg::FW_CFG_KERNEL_DATA, kernel_size, plan.kernel).map_err(|()| LoadError::FwCfg("kernel"))?;
+    fw_cfg_dma(fw_cfg::FW_CFG_KERNEL_DATA, kernel_size, plan.kernel)
+        .map_err(|()| LoadError::FwCfg("kernel"))?;
     if let Some((start, _)) = plan.initrd {
-        fw_cfg_dma(fw_cfg::FW_CFG_INITRD_DATA, initrd_size, start).map_err(|()| LoadError::FwCfg("initrd"))?;
+        fw_cfg_dma(fw_cfg::FW_CFG_INITRD_DATA, initrd_size, start)
+            .map_err(|()| LoadError::FwCfg("initrd"))?;
     }
     let cmd_at = SCRATCH + 0x1000;
     let cmd_max = (boot::SCRATCH_SIZE - 0x1000) as u32;
@@ -516,18 +557,31 @@ fn load_linux(ram_size: u64) -> Result<(u64, u64), LoadError> {
     // SAFETY: DTB_OUT is used once, by core 0, here.
     let out = unsafe { &mut *DTB_OUT.0.get() };
     let mut vals = DtbValues::default();
-    let mut props = [Prop { node: "", name: "", value: b"" }; 9];
+    let mut props = [Prop {
+        node: "",
+        name: "",
+        value: b"",
+    }; 9];
     let n = boot::linux_dtb_props(&mut vals, bootargs, plan.initrd, &mut props);
-    let size = fdt::edit(input, &boot::LINUX_DTB_NODES, &props[..n], out).map_err(LoadError::Dtb)?;
+    let size =
+        fdt::edit(input, &boot::LINUX_DTB_NODES, &props[..n], out).map_err(LoadError::Dtb)?;
     // SAFETY: the rewritten DTB fits in the first MiB of RAM (DTB_MAX), which
     // the plan keeps free; `input` is no longer used.
     let dst = unsafe { ns_ram(plan.dtb, size) };
     dst.copy_from_slice(&out[..size]);
     regs::dsb_sy();
     if let Some((s, e)) = plan.initrd {
-        say!("kernel {:#x}..{:#x}, initrd {s:#x}..{e:#x}, DTB {size} bytes", plan.kernel, plan.kernel_end);
+        say!(
+            "kernel {:#x}..{:#x}, initrd {s:#x}..{e:#x}, DTB {size} bytes",
+            plan.kernel,
+            plan.kernel_end
+        );
     } else {
-        say!("kernel {:#x}..{:#x}, no initrd, DTB {size} bytes", plan.kernel, plan.kernel_end);
+        say!(
+            "kernel {:#x}..{:#x}, no initrd, DTB {size} bytes",
+            plan.kernel,
+            plan.kernel_end
+        );
     }
     Ok((plan.kernel, plan.dtb))
 }
