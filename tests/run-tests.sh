@@ -25,4 +25,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 phase "tests"
 cargo test --workspace --locked
 
+phase "sdei-fw on real Linux (PSCI, SDEI, hotplug, event 0 to a DAIF-masked CPU)"
+./tests/firmware/boot-linux.sh
+
 phase "done"
