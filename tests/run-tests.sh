@@ -25,6 +25,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 phase "tests"
 cargo test --workspace --locked
 
+phase "purgatory under QEMU (digests right: kernel entered; one bit flipped: parked)"
+./tests/purgatory/run.sh
+
 phase "sdei-fw on real Linux (PSCI, SDEI, hotplug, event 0 to a DAIF-masked CPU)"
 ./tests/firmware/boot-linux.sh
 

@@ -7,7 +7,6 @@ use anyhow::{bail, Context, Result};
 use clap::{ArgGroup, Parser, Subcommand};
 use kexec_rs::image::{probe, KernelImage};
 use kexec_rs::plan::{plan_kexec_load, render, LoadKind, LoadRequest, Seeds, RNG_SEED_SIZE};
-use kexec_rs::purgatory::Trampoline;
 use kexec_rs::source::{gather, lockdown_mode, read_status, FsSource, HostSource, Need};
 use kexec_rs::sys::linux::LinuxSys;
 use kexec_rs::sys::KexecSys;
@@ -214,7 +213,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
     let facts = gather(&src, need, dtb.as_ref().map(|(n, b)| (n.as_str(), b.clone())))?;
     let req = LoadRequest { kind, kernel: &kernel, initrd: initrd.as_deref(), cmdline: &line, seeds: seeds()? };
-    let plan = plan_kexec_load(&facts, &req, &Trampoline)?;
+    let purgatory = kexec_rs::purgatory::default_purgatory().map_err(anyhow::Error::msg)?;
+    let plan = plan_kexec_load(&facts, &req, purgatory.as_ref())?;
     if cli.dry_run {
         if cli.json {
             emit(&format!("{}\n", serde_json::to_string_pretty(&plan)?))?;

@@ -477,6 +477,7 @@ pub fn plan_kexec_load(facts: &HostFacts, req: &LoadRequest<'_>, purgatory: &dyn
         kernel_entry: kernel_mem,
         dtb: dtb_at,
         digests: segs.iter().map(|s| (s.mem, s.bytes_len, s.sha256)).collect(),
+        console: crate::purgatory::pl011_console(&facts.fdt),
     };
     let p = purgatory.build(purg_at, &handoff).map_err(PlanError::Purgatory)?;
     let entry = purg_at.checked_add(p.entry_offset).ok_or(PlanError::Overflow("purgatory"))?;
