@@ -176,8 +176,8 @@ owner_pkg() {
 }
 # Walk DT_NEEDED from the programs we run, breadth first; download what is missing.
 resolve_closure() {
-    local round f n pk lib owner missing_pkgs unresolved queue seen next
-    for round in 1 2 3 4 5 6 7 8; do
+    local f n pk lib owner missing_pkgs unresolved queue seen next
+    for _ in 1 2 3 4 5 6 7 8; do
         missing_pkgs=""; unresolved=""; seen=" "
         queue="$ROOT/sbin/kexec $ROOT/sbin/vmcore-dmesg $ROOT/usr/bin/makedumpfile"
         while [ -n "$queue" ]; do

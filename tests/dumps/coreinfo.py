@@ -165,6 +165,8 @@ def run_facts(gdir):
         "crash_kernel": "0x" + ck.replace("-", "-0x"),
         "vmcoreinfo_note": rd("vmcoreinfo-addr").split()[0],
         "proc_vmcore_size": int(rd("vmcore.size")),
+        "memory_mib": int(rd("mem")),
+        "kexec_checks": "kexecrs.kexec_checks=0" not in rd("first.cmdline"),
     }
     if os.path.exists(os.path.join(gdir, "wedge_spin.kallsyms")):
         w = rd("wedge_spin.kallsyms").split()
@@ -183,7 +185,7 @@ def truth(outdir, a):
             return
         e = {"file": path, "size": os.path.getsize(full), "run": run, "kind": kind,
              "format": fmt, "wedged_cpu": wedged, "expected_captured": captured,
-             "expected_missing": missing}
+             "expected_missing": missing, "console_log": run + ".console.log"}
         e.update(extra)
         for suf, key in ((".vmcore-dmesg.txt", "golden_dmesg_vmcore_dmesg"),
                          (".makedumpfile-dmesg.txt", "golden_dmesg_makedumpfile")):
@@ -206,8 +208,9 @@ def truth(outdir, a):
                 refused.append({"format": d["format"], "error": d["error"]})
                 continue
             add(os.path.basename(d["file"]), run, "qemu-dump-guest-memory",
-                "elf" if d["format"] == "elf" else d["format"] + " (kdump-compressed)",
+                "elf" if d["format"] == "elf" else "kdump-compressed-" + d["format"][6:],
                 None if sc == "plain" else 1, allc, [], checkpoint=d["checkpoint"],
+                qemu_format=d["format"],
                 note="QEMU's view: one NT_PRSTATUS (+ NT_PRFPREG) per vCPU in vCPU order, "
                      "pr_pid = vCPU index + 1; ELF PT_LOADs carry physical addresses only")
         if sc == "plain":
@@ -216,16 +219,20 @@ def truth(outdir, a):
         mis = [1]
         cap = [c for c in allc if c not in mis]
         add(f"vmcore-{run}.elf", run, "kdump-proc-vmcore", "elf", 1, cap, mis)
-        for suf, fmt, opt in (("kdump-zlib", "kdump-compressed (zlib)", "-c"),
-                              ("kdump-lzo", "kdump-compressed (lzo)", "-l"),
-                              ("kdump-snappy", "kdump-compressed (snappy)", "-p"),
-                              ("kdump-zstd", "kdump-compressed (zstd)", "-z"),
-                              ("flat", "flattened (kdump-compressed zlib)", "-F -c"),
+        for suf, fmt, opt in (("kdump-zlib", "kdump-compressed-zlib", "-c"),
+                              ("kdump-lzo", "kdump-compressed-lzo", "-l"),
+                              ("kdump-snappy", "kdump-compressed-snappy", "-p"),
+                              ("kdump-zstd", "kdump-compressed-zstd", "-z"),
+                              ("flat", "flattened-kdump-compressed-zlib", "-F -c"),
                               ("elf", "elf", "-E")):
             add(f"vmcore-{run}.d31.{suf}", run, "makedumpfile", fmt, 1, cap, mis,
                 source=f"vmcore-{run}.elf", makedumpfile_args=f"{opt} -d 31")
     first = next(iter(runs.values()))
     same = all(r["per_cpu"] == first["per_cpu"] for r in runs.values())
+    if not same:
+        # Consumers read the top-level per_cpu for every file; say so rather than mislead.
+        raise SystemExit("crash_notes addresses differ between runs: " +
+                         json.dumps({k: r["per_cpu"] for k, r in runs.items()}))
     t = {
         "generated_by": "tests/dumps/make-dumps.sh",
         "kernel_release": a["kver"],

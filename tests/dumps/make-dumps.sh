@@ -9,14 +9,18 @@
 # Environment:
 #   KEXECRS_CACHE  cache root (default /var/cache/kexec-rs); setup.sh fills it
 #   MEM            guest memory in MiB (default 2048); crashkernel=256M is reserved from it
-#   SCENARIOS      runs to do (default "plain irq"): plain = kdump without wedge (plus QEMU's
-#                  dumps at the "booted" checkpoint); irq / daif = CPU1 wedged by wedge.ko
-#                  with that mode (plus a QEMU ELF dump of the wedged state)
+#   SCENARIOS      runs to do (default "plain irq daif"): plain = kdump without wedge (plus
+#                  QEMU's dumps at the "booted" checkpoint); irq / daif = CPU1 wedged by
+#                  wedge.ko with that mode (plus a QEMU ELF dump of the wedged state).
+#                  Later steps and truth.json cover every run present in the output directory.
 #   FORCE=1        redo every step (default: skip what exists)
 #   SKIP_SETUP=1   do not run tests/setup.sh first
 #   QEMU_TIMEOUT   seconds allowed for one QEMU run (default 420)
+#   KEXEC_CHECKS   1: let kexec-tools' purgatory verify its sha256 digests before entering the
+#                  capture kernel (Debian's default; 12-40 s more per run under TCG); default 0
+#                  loads with kexec -i. The dumps are the same either way.
 #
-# Steps (each prints its duration): setup, wedge.ko, initramfs, one QEMU run per scenario,
+# Steps (each prints its duration): setup, wedge.ko, sparsecopy, initramfs, one QEMU run per scenario,
 # _text check, makedumpfile conversions, dmesg goldens, truth.json.
 set -euo pipefail
 
@@ -26,9 +30,10 @@ CACHE=${KEXECRS_CACHE:-/var/cache/kexec-rs}
 MEM=${MEM:-2048}
 SMP=2
 CRASHKERNEL=256M
-SCENARIOS=${SCENARIOS:-plain irq}
+SCENARIOS=${SCENARIOS:-plain irq daif}
 FORCE=${FORCE:-0}
 QEMU_TIMEOUT=${QEMU_TIMEOUT:-420}
+KEXEC_CHECKS=${KEXEC_CHECKS:-0}
 MDF_TIMEOUT=${MDF_TIMEOUT:-600}
 export KEXECRS_CACHE=$CACHE
 
@@ -84,17 +89,29 @@ fi
 modinfo -F vermagic "$WB/wedge.ko" | grep -q "^$KVER " || die "wedge.ko vermagic mismatch"
 phase_end
 
+# ---------------------------------------------------------------- sparsecopy
+phase sparsecopy
+# The capture kernel's copier (see sparsecopy.rs): one file, rustc without Cargo, static musl.
+SC_SUM=$(sha256sum "$HERE/sparsecopy.rs" | cut -c1-16)
+if need_build "$BUILD/sparsecopy" || [ "$(cat "$BUILD/sparsecopy.sum" 2>/dev/null)" != "$SC_SUM" ]; then
+    rustc --edition 2021 -O -C strip=symbols --target aarch64-unknown-linux-musl \
+        -C linker=rust-lld -o "$BUILD/sparsecopy" "$HERE/sparsecopy.rs"
+    echo "$SC_SUM" > "$BUILD/sparsecopy.sum"
+fi
+phase_end
+
 # ---------------------------------------------------------------- initramfs
 phase initramfs
 MODDIR=$ROOT/lib/modules/$KVER
 # qemu_fw_cfg lets the guest hand QEMU its VMCOREINFO (-device vmcoreinfo).
 MODS="qemu_fw_cfg virtio_mmio virtio_blk 9pnet 9pnet_virtio netfs fscache 9p"
-INIT_SUM=$(cat "$HERE/init" "$WB/wedge.ko" | sha256sum | cut -c1-16)
+INIT_SUM=$(cat "$HERE/init" "$WB/wedge.ko" "$BUILD/sparsecopy" | sha256sum | cut -c1-16)
 if need_build "$IN/initrd.cpio.gz" "$IN/vmlinuz" || [ "$(cat "$IN/initrd.sum" 2>/dev/null)" != "$INIT_SUM" ]; then
     ST=$BUILD/initramfs
     rm -rf "$ST"
     mkdir -p "$ST/bin" "$ST/sbin" "$ST/lib/modules" "$ST/lib/aarch64-linux-gnu"
     cp "$ROOT/bin/busybox" "$ST/bin/busybox"
+    cp "$BUILD/sparsecopy" "$ST/bin/sparsecopy"
     install -m 0755 "$HERE/init" "$ST/init"
     # Debian ships no modules.dep for these: order by each .ko's modinfo depends= (topological).
     declare -A KO DEP
@@ -167,7 +184,7 @@ run_guest() {
         $QEMU -machine virt,gic-version=3 -cpu cortex-a57 -smp $SMP -m "$MEM" \
         -nographic -no-reboot \
         -kernel "$IN/vmlinuz" -initrd "$IN/initrd.cpio.gz" \
-        -append "console=ttyAMA0 crashkernel=$CRASHKERNEL kexecrs.wedge=$wedge kexecrs.checkpoints=$cps" \
+        -append "console=ttyAMA0 crashkernel=$CRASHKERNEL kexecrs.wedge=$wedge kexecrs.checkpoints=$cps kexecrs.kexec_checks=$KEXEC_CHECKS" \
         -device vmcoreinfo \
         -qmp "unix:$BUILD/qmp-$name.sock,server=on,wait=off" \
         -drive "if=none,id=d0,file=$vmcore.part,format=raw,detect-zeroes=unmap,discard=unmap" \
@@ -188,6 +205,8 @@ run_guest() {
         chmod 0644 "$d"
         fallocate --dig-holes "$d" 2>/dev/null || true
     done
+    echo "$MEM" > "$run/mem"
+    echo "$RUN_INPUTS" > "$run/inputs"
     rm -rf "$OUT/guest-$name"
     mkdir -p "$OUT/guest-$name"
     cp "$run"/* "$OUT/guest-$name/"
@@ -196,11 +215,16 @@ run_guest() {
         "$(awk '{printf "%.1fs", $2 - $1}' "$run/capture.copy-uptime")"
 }
 
+# same_inputs RUN: the run's results were made from these inputs (initramfs incl. init and
+# wedge.ko, kernel, MEM, KEXEC_CHECKS); a change redoes the run.
+RUN_INPUTS="$(cat "$IN/initrd.sum") $(stat -c %s "$IN/vmlinuz") MEM=$MEM KEXEC_CHECKS=$KEXEC_CHECKS"
+same_inputs() { [ "$(cat "$OUT/guest-$1/inputs" 2>/dev/null)" = "$RUN_INPUTS" ]; }
 for sc in $SCENARIOS; do
     phase "qemu-run-$sc"
     case $sc in
         plain)
-            if need_build "$OUT/vmcore-plain.elf" "$OUT/guest-plain/qemu_run.json"; then
+            if need_build "$OUT/vmcore-plain.elf" "$OUT/guest-plain/qemu_run.json" || ! same_inputs plain; then
+                rm -f "$OUT/vmcore-plain".* "$OUT/qemu-booted".*
                 run_guest plain none booted \
                     "booted:elf:$OUT/qemu-booted.elf" \
                     "booted:kdump-zlib:$OUT/qemu-booted.kdump-zlib" \
@@ -208,13 +232,25 @@ for sc in $SCENARIOS; do
                     "booted:kdump-snappy:$OUT/qemu-booted.kdump-snappy"
             fi ;;
         irq|daif)
-            if need_build "$OUT/vmcore-wedged-$sc.elf" "$OUT/guest-wedged-$sc/qemu_run.json"; then
+            if need_build "$OUT/vmcore-wedged-$sc.elf" "$OUT/guest-wedged-$sc/qemu_run.json" \
+                    || ! same_inputs "wedged-$sc"; then
+                rm -f "$OUT/vmcore-wedged-$sc".* "$OUT/qemu-wedged-$sc".*
                 run_guest "wedged-$sc" "$sc" wedged "wedged:elf:$OUT/qemu-wedged-$sc.elf"
             fi ;;
         *) die "unknown scenario $sc" ;;
     esac
     phase_end
 done
+
+# Every run whose results are in $OUT, whether done now or earlier.
+ALL_SC=""
+for sc in plain irq daif; do
+    case $sc in plain) g=plain ;; *) g=wedged-$sc ;; esac
+    [ -e "$OUT/guest-$g/qemu_run.json" ] && [ -e "$OUT/vmcore-$g.elf" ] && same_inputs "$g" \
+        && ALL_SC="$ALL_SC $sc"
+done
+ALL_SC=${ALL_SC# }
+log "runs present: $ALL_SC"
 
 # ---------------------------------------------------------------- checks on the dumps
 phase checks
@@ -225,7 +261,7 @@ phase checks
 # memblock-reserves from _stext, so the Image head's page is reused after boot.)
 CHECKS=$OUT/checks.txt
 : > "$CHECKS"
-for sc in $SCENARIOS; do
+for sc in $ALL_SC; do
     case $sc in plain) g=plain ;; *) g=wedged-$sc ;; esac
     { echo "$g:"; python3 "$HERE/coreinfo.py" check-text "$OUT/vmcore-$g.elf" "$IN/vmlinuz" \
         "$OUT/guest-$g/iomem" "$OUT/guest-$g/kallsyms-fixup.txt" "$OUT/guest-$g/kexec-load.log" \
@@ -267,7 +303,7 @@ mdf() {
     fi
 }
 MDF_JOBS=()
-for sc in $SCENARIOS; do
+for sc in $ALL_SC; do
     [ "$sc" = plain ] && continue
     src=$OUT/vmcore-wedged-$sc.elf
     base=$OUT/vmcore-wedged-$sc.d31
@@ -341,7 +377,7 @@ KPKG_VERSION=$(dpkg-deb -f "$(ls "$CACHE/debs/linux-image-${KVER}_"*.deb | head 
 FACTS=$(python3 -c 'import json, sys; a = sys.argv[1:]; print(json.dumps({
     "scenarios": a[0].split(), "kver": a[1], "kpkg_version": a[2], "qemu_version": a[3],
     "mem": int(a[4]), "crashkernel": a[5], "mdf_version": a[6], "mdf_unsupported": a[7].split(),
-    "qemu_command": a[8]}))' "$SCENARIOS" "$KVER" "$KPKG_VERSION" "$QEMU_VERSION" "$MEM" \
+    "qemu_command": a[8]}))' "$ALL_SC" "$KVER" "$KPKG_VERSION" "$QEMU_VERSION" "$MEM" \
     "$CRASHKERNEL" "$MDF_VERSION" "${MDF_UNSUPPORTED[*]:-}" \
     "$QEMU -machine virt,gic-version=3 -cpu cortex-a57 -smp $SMP -m $MEM -nographic -no-reboot -kernel vmlinuz -initrd initrd.cpio.gz -append 'console=ttyAMA0 crashkernel=$CRASHKERNEL ...' -device vmcoreinfo (TCG, QEMU's built-in PSCI)")
 python3 "$HERE/coreinfo.py" truth "$OUT" "$FACTS"
@@ -366,7 +402,7 @@ if bad:
     sys.exit("note counts wrong:\n  " + "\n  ".join(bad))
 print("note counts match truth.json", file=sys.stderr)
 EOF
-for sc in $SCENARIOS; do
+for sc in $ALL_SC; do
     [ "$sc" = plain ] && continue
     grep -q 'SMP: failed to stop secondary CPUs' "$OUT/wedged-$sc.console.log" \
         || die "wedged-$sc: no 'SMP: failed to stop secondary CPUs' in the console log"
@@ -375,5 +411,5 @@ phase_end
 
 TOTAL=$(fmt_ds $(( $(now_ds) - T_ALL )))
 log "timings: ${TIMINGS[*]/%/;} total $TOTAL"
-printf '%s\n' "${TIMINGS[@]}" "total $TOTAL (MEM=$MEM SCENARIOS=$SCENARIOS FORCE=$FORCE)" > "$OUT/timings.txt"
+printf '%s\n' "${TIMINGS[@]}" "total $TOTAL (MEM=$MEM SCENARIOS=$SCENARIOS FORCE=$FORCE, $(nproc) host cores)" > "$OUT/timings.txt"
 ls -ls "$OUT" >&2
