@@ -1,6 +1,8 @@
 //! Every option `kexec-rs --help` (and its commands' help) lists appears in
 //! man/kexec-rs.8.
 
+#![allow(clippy::expect_used)]
+
 use std::process::Command;
 
 fn help(args: &[&str]) -> String {

@@ -155,7 +155,7 @@ impl Analysis {
             let bytes = src
                 .bytes(0, src.len(), "the vmlinux file")
                 .map_err(|e| Error::parse(p, e))?;
-            let l = LinkSymbols::parse_vmlinux(&bytes, &p.display().to_string()).map_err(|e| {
+            let l = LinkSymbols::parse_vmlinux(bytes, &p.display().to_string()).map_err(|e| {
                 Error::Unusable {
                     path: p.clone(),
                     msg: e.to_string(),

@@ -700,7 +700,7 @@ fn number_by_spacing<'a>(
         }
     }
     // Remove from `left` back to front so indices stay valid.
-    numbered.sort_by(|a, b| b.0.cmp(&a.0));
+    numbered.sort_by_key(|&(i, _)| std::cmp::Reverse(i));
     for (i, cpu) in numbered {
         let n = left.remove(i);
         rows.insert(cpu, note_row(cpu, n, NumberSource::InferredBufferSpacing));
