@@ -31,4 +31,7 @@ phase "purgatory under QEMU (digests right: kernel entered; one bit flipped: par
 phase "sdei-fw on real Linux (PSCI, SDEI, hotplug, event 0 to a DAIF-masked CPU)"
 ./tests/firmware/boot-linux.sh
 
+phase "sdei-stop.ko (refuses without SDEI; with sdei-fw, captures a DAIF-masked CPU at panic)"
+./tests/kmod/sdei-stop-test.sh
+
 phase "done"
