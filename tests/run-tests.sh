@@ -31,6 +31,9 @@ phase "purgatory under QEMU (digests right: kernel entered; one bit flipped: par
 phase "sdei-fw on real Linux (PSCI, SDEI, hotplug, event 0 to a DAIF-masked CPU)"
 ./tests/firmware/boot-linux.sh
 
+phase "kexec-rs in QEMU: -p with the verifying purgatory, panic, capture, vmcore verify (CPU-map note); -l/-e"
+SKIP_SETUP=1 ./tests/kexec/kdump-proof.sh
+
 phase "sdei-stop.ko (refuses without SDEI; with sdei-fw, captures a DAIF-masked CPU at panic)"
 ./tests/kmod/sdei-stop-test.sh
 

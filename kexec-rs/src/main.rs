@@ -144,7 +144,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
     let method = if cli.file_syscall {
         Method::File
-    } else if cli.load_syscall {
+    } else if cli.load_syscall || (kind == LoadKind::Crash && !cli.auto_syscall) {
+        // A crash kernel goes through kexec_load unless asked otherwise:
+        // only there does kexec-rs write the elfcorehdr, with the CPU-map
+        // note that lets `vmcore verify` name every CPU, and its own
+        // verifying purgatory. kexec_file_load would build the kernel's own.
         Method::Load
     } else {
         Method::Auto
@@ -190,13 +194,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
     }
 
+    // With -a, --dry-run --json prints both plans as one JSON document (below).
+    let mut file_plan_json = None;
     if method != Method::Load {
         let r = if cli.dry_run {
-            print_file_plan(&cli, kind, &kernel, initrd.as_deref(), &line)?;
-            if method == Method::File {
-                return Ok(ExitCode::SUCCESS);
+            if cli.json && method == Method::Auto {
+                file_plan_json = Some(file_plan_value(kind, &kernel, initrd.as_deref(), &line));
+            } else {
+                print_file_plan(&cli, kind, &kernel, initrd.as_deref(), &line)?;
+                if method == Method::File {
+                    return Ok(ExitCode::SUCCESS);
+                }
+                eprintln!("kexec-rs: dry run: with -a, kexec_load below is the fallback if kexec_file_load is refused");
             }
-            eprintln!("kexec-rs: dry run: with -a, kexec_load below is the fallback if kexec_file_load is refused");
             None
         } else {
             Some(act::load_file(&mut sys, kind, &kernel.raw, initrd.as_deref(), &line, lockdown_mode(&src)))
@@ -217,7 +227,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let plan = plan_kexec_load(&facts, &req, purgatory.as_ref())?;
     if cli.dry_run {
         if cli.json {
-            emit(&format!("{}\n", serde_json::to_string_pretty(&plan)?))?;
+            let v = match file_plan_json {
+                Some(f) => serde_json::json!({ "kexec_file_load": f, "kexec_load_fallback": plan }),
+                None => serde_json::to_value(&plan)?,
+            };
+            emit(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;
         } else {
             emit(&render(&plan))?;
         }
@@ -241,23 +255,28 @@ fn read_proc_cmdline(src: &dyn HostSource) -> Result<String> {
     Ok(String::from_utf8_lossy(&b).into_owned())
 }
 
+/// What `kexec_file_load` would be given, as JSON.
+fn file_plan_value(kind: LoadKind, k: &KernelImage, initrd: Option<&[u8]>, line: &str) -> serde_json::Value {
+    use sha2::Digest;
+    serde_json::json!({
+        "syscall": "kexec_file_load",
+        "kind": kind,
+        "kernel_containers": k.containers,
+        "kernel_len": k.raw.len(),
+        "kernel_sha256": hex(&sha2::Sha256::digest(&k.raw)),
+        "initrd_len": initrd.map(<[u8]>::len),
+        "initrd_sha256": initrd.map(|i| hex(&sha2::Sha256::digest(i))),
+        "cmdline": line,
+    })
+}
+
 fn print_file_plan(cli: &Cli, kind: LoadKind, k: &KernelImage, initrd: Option<&[u8]>, line: &str) -> Result<()> {
     use sha2::Digest;
-    let ksha = hex(&sha2::Sha256::digest(&k.raw));
-    let isha = initrd.map(|i| hex(&sha2::Sha256::digest(i)));
     if cli.json {
-        let v = serde_json::json!({
-            "syscall": "kexec_file_load",
-            "kind": kind,
-            "kernel_containers": k.containers,
-            "kernel_len": k.raw.len(),
-            "kernel_sha256": ksha,
-            "initrd_len": initrd.map(<[u8]>::len),
-            "initrd_sha256": isha,
-            "cmdline": line,
-        });
-        emit(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;
+        emit(&format!("{}\n", serde_json::to_string_pretty(&file_plan_value(kind, k, initrd, line))?))?;
     } else {
+        let ksha = hex(&sha2::Sha256::digest(&k.raw));
+        let isha = initrd.map(|i| hex(&sha2::Sha256::digest(i)));
         let initrd = match (initrd, isha) {
             (Some(i), Some(h)) => format!("initrd {} bytes sha256 {h}", i.len()),
             _ => "no initrd".to_string(),
