@@ -247,6 +247,16 @@ impl Analysis {
     fn symbol_evidence(&self) -> Option<SymbolEvidence> {
         let a = self.arm64.as_ref().ok()?;
         let mem: &dyn PhysMem = self.dump.as_ref();
+        if self.symbols.get().is_none() {
+            // No symbol files and no table decoded yet: ask kallsyms for the
+            // two data symbols cheaply before decoding all of it. Without
+            // CONFIG_KALLSYMS_ALL (Debian) they are not there.
+            let vi = self.vmcoreinfo()?;
+            let found = Kallsyms::find(mem, a, &vi, &["crash_notes", "__per_cpu_offset"]).ok()?;
+            if found.iter().any(Option::is_none) {
+                return None;
+            }
+        }
         let crash_notes = self.data_symbol("crash_notes")?;
         let per_cpu_offset = self.data_symbol("__per_cpu_offset")?;
         let origin = match &self.symbol_files {

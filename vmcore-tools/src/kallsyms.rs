@@ -249,6 +249,59 @@ impl Kallsyms {
         arm: &Arm64,
         vi: &VmcoreInfo<'_>,
     ) -> Result<Kallsyms, KallsymsError> {
+        let (raw, entries) = Kallsyms::read_tables(mem, arm, vi)?;
+        Kallsyms::decode(&raw, &entries)
+    }
+
+    /// The addresses of a few `names`, without building the table: each
+    /// name is decoded into one scratch buffer and compared. For callers
+    /// that only ask whether the table holds some data symbols (`verify`).
+    pub fn find(
+        mem: &dyn PhysMem,
+        arm: &Arm64,
+        vi: &VmcoreInfo<'_>,
+        names: &[&str],
+    ) -> Result<Vec<Option<VirtAddr>>, KallsymsError> {
+        let (raw, entries) = Kallsyms::read_tables(mem, arm, vi)?;
+        let mode = choose_mode(&raw)?;
+        let mut found = vec![None; names.len()];
+        let mut text = Vec::with_capacity(KSYM_NAME_LEN);
+        for (i, (_, compressed)) in entries.iter().enumerate() {
+            text.clear();
+            for &t in compressed {
+                let off = raw.token_index.get(usize::from(t)).copied().unwrap_or(u16::MAX);
+                let Some(tok) = raw
+                    .token_table
+                    .get(usize::from(off)..)
+                    .and_then(|rest| rest.iter().position(|&b| b == 0).map(|e| &rest[..e]))
+                else {
+                    return Err(KallsymsError::TokenIndex {
+                        token: t,
+                        offset: off,
+                        table_len: raw.token_table.len(),
+                        symbol: i as u32,
+                    });
+                };
+                text.extend_from_slice(tok);
+            }
+            let Some(name) = text.get(1..) else { continue };
+            for (slot, want) in found.iter_mut().zip(names) {
+                if slot.is_none() && name == want.as_bytes() {
+                    let off = raw.offsets.get(i).copied().unwrap_or(0);
+                    *slot = Some(VirtAddr(mode.address(raw.relative_base, off)));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Reads the raw tables and every compressed name from the dump.
+    #[allow(clippy::type_complexity)]
+    fn read_tables(
+        mem: &dyn PhysMem,
+        arm: &Arm64,
+        vi: &VmcoreInfo<'_>,
+    ) -> Result<(RawTables, Vec<(VirtAddr, Vec<u8>)>), KallsymsError> {
         let names = sym_addr(vi, "kallsyms_names")?;
         let num = sym_addr(vi, "kallsyms_num_syms")?;
         let token_table = sym_addr(vi, "kallsyms_token_table")?;
@@ -356,7 +409,7 @@ impl Kallsyms {
             }
             entries.push((VirtAddr(at), compressed));
         }
-        Kallsyms::decode(&raw, &entries)
+        Ok((raw, entries))
     }
 
     /// Decodes compressed names (`(entry address, token bytes)` per symbol)
