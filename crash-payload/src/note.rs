@@ -89,13 +89,15 @@ pub struct Note<'a> {
     pub n_type: u32,
     /// The descriptor, exactly `n_descsz` bytes.
     pub desc: &'a [u8],
+    /// Offset of the descriptor in the buffer (from `n_namesz`: a note with
+    /// `n_namesz == 0` has no name bytes, not even a NUL).
+    desc_off: usize,
 }
 
 impl Note<'_> {
     /// Offset of the descriptor in the buffer.
     pub fn desc_offset(&self) -> usize {
-        // Cannot overflow: the iterator checked the whole note lies in the buffer.
-        self.offset + NHDR_SIZE + align4(self.name.len() + 1)
+        self.desc_off
     }
 }
 
@@ -180,6 +182,7 @@ impl<'a> Iterator for NoteIter<'a> {
             name,
             n_type,
             desc,
+            desc_off: off + d0,
         }))
     }
 }

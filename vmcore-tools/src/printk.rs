@@ -470,19 +470,21 @@ pub fn read_log(
         });
     }
 
-    let mut desc_buf = vec![0u8; (count * l.desc_size) as usize];
-    read_kernel(mem, arm, "the prb_desc array", descs, &mut desc_buf)?;
-    let mut info_buf = vec![0u8; (count * l.info_size) as usize];
-    read_kernel(mem, arm, "the printk_info array", infos, &mut info_buf)?;
+    // Only the span+1 records between tail and head are read, one by one:
+    // the arrays' sizes come from the dump and are never allocated whole.
     let mut text = vec![0u8; ring_size as usize];
     read_kernel(mem, arm, "the printk text ring", data, &mut text)?;
 
     let mut out = Vec::new();
+    let mut desc = vec![0u8; l.desc_size as usize];
+    let mut info = vec![0u8; l.info_size as usize];
     let mut id = tail;
     for _ in 0..=span {
         let idx = id % count;
-        let desc = &desc_buf[(idx * l.desc_size) as usize..((idx + 1) * l.desc_size) as usize];
-        let info = &info_buf[(idx * l.info_size) as usize..((idx + 1) * l.info_size) as usize];
+        let at = |base: VirtAddr, size: u64| VirtAddr(base.0.wrapping_add(idx.wrapping_mul(size)));
+        read_kernel(mem, arm, "a prb_desc", at(descs, l.desc_size), &mut desc)?;
+        read_kernel(mem, arm, "a printk_info", at(infos, l.info_size), &mut info)?;
+        let (desc, info) = (&desc[..], &info[..]);
         let sv = u64_at(desc, l.state_var + l.counter);
         let state = sv >> DESC_FLAGS_SHIFT;
         if sv & DESC_ID_MASK == id && (state == DESC_COMMITTED || state == DESC_FINALIZED) {

@@ -1,0 +1,138 @@
+//! Replays the fuzz targets of `vmcore-tools` and `crash-payload` on their
+//! seeds and on every saved crash under `fuzz/regressions/<target>/`, through
+//! the same code libFuzzer runs (`fuzz/src/*.rs`, included here). A target
+//! with no saved crashes still runs its seeds, so nothing is skipped.
+//!
+//! `FUZZ_WRITE_SEEDS=1 cargo test -p vmcore-tools --test fuzz_regressions`
+//! also writes the seeds to `fuzz/corpus/<target>/` (see `fuzz/README.md`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[allow(dead_code)]
+#[path = "../../fuzz/src/input.rs"]
+mod input;
+#[allow(dead_code)]
+#[path = "../../fuzz/src/payload.rs"]
+mod payload;
+#[allow(dead_code)]
+#[path = "../../fuzz/src/vmcore.rs"]
+mod vmcore;
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+fn fuzz_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
+}
+
+/// Runs `run` on every seed and every file of `fuzz/regressions/<target>/`;
+/// fails naming each input that panics.
+fn replay(target: &str, run: fn(&[u8]), seeds: fn() -> Vec<Vec<u8>>) {
+    let mut inputs: Vec<(String, Vec<u8>)> = seeds()
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| (format!("seed {i}"), s))
+        .collect();
+    assert!(!inputs.is_empty(), "{target}: no seeds");
+    if std::env::var_os("FUZZ_WRITE_SEEDS").is_some() {
+        let dir = fuzz_dir().join("corpus").join(target);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (i, (_, s)) in inputs.iter().enumerate() {
+            std::fs::write(dir.join(format!("seed-{i}")), s).unwrap();
+        }
+    }
+    let dir = fuzz_dir().join("regressions").join(target);
+    if let Ok(rd) = std::fs::read_dir(&dir) {
+        let mut files: Vec<PathBuf> = rd.map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
+        files.sort();
+        for f in files {
+            inputs.push((f.display().to_string(), std::fs::read(&f).unwrap()));
+        }
+    }
+    let mut failed = Vec::new();
+    for (name, bytes) in &inputs {
+        // Straight to fd 2, not captured: an input that aborts the process
+        // (a failed allocation) is still named.
+        if !name.starts_with("seed") {
+            let _ = writeln!(std::io::stderr(), "{target}: replaying {name}");
+        }
+        if std::panic::catch_unwind(|| run(bytes)).is_err() {
+            failed.push(name.clone());
+        }
+    }
+    assert!(failed.is_empty(), "{target}: panicked on {failed:?}");
+}
+
+macro_rules! targets {
+    ($($m:ident :: $t:ident / $s:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $t() {
+                replay(stringify!($t), $m::$t, $m::$s);
+            }
+        )*
+    };
+}
+
+targets! {
+    payload::notes / seeds_notes,
+    payload::crash_note / seeds_crash_note,
+    payload::vmcoreinfo / seeds_vmcoreinfo,
+    payload::cpumap / seeds_cpumap,
+    payload::elfcorehdr / seeds_elfcorehdr,
+    vmcore::log_facts / seeds_log_facts,
+    vmcore::dump / seeds_dump,
+    vmcore::lzo / seeds_lzo,
+    vmcore::system_map / seeds_system_map,
+    vmcore::vmlinux / seeds_vmlinux,
+    vmcore::kallsyms_decode / seeds_kallsyms_decode,
+    vmcore::kallsyms_load / seeds_kallsyms_load,
+    vmcore::printk / seeds_printk,
+    vmcore::arm64_walk / seeds_arm64_walk,
+}
+
+/// The seeds reach the code behind the checks they feed (a seed that stops
+/// at the first check would leave the fuzzer to find the format alone).
+#[test]
+fn seeds_reach_deep() {
+    use crash_payload::vmcoreinfo::VmcoreInfo;
+    use crash_payload::VirtAddr;
+    use vmcore_tools::arm64::Arm64;
+
+    let load = |seed: &[u8]| {
+        let w = vmcore::decode_world(seed);
+        let text = w.vmcoreinfo.clone();
+        let vi = VmcoreInfo::parse(&text).unwrap();
+        let a = Arm64::from_vmcoreinfo(&vi).unwrap();
+        (w, text, a)
+    };
+    for seed in vmcore::seeds_printk() {
+        let (w, text, a) = load(&seed);
+        let vi = VmcoreInfo::parse(&text).unwrap();
+        let recs = vmcore_tools::printk::read_log(&w.mem, &a, &vi).unwrap();
+        assert_eq!(recs.len(), vmcore::SAMPLE_LOG.len());
+        assert_eq!(recs[1].text, vmcore::SAMPLE_LOG[1]);
+    }
+    let (w, text, a) = load(&vmcore::seeds_kallsyms_load()[0]);
+    let vi = VmcoreInfo::parse(&text).unwrap();
+    let k = vmcore_tools::kallsyms::Kallsyms::load(&w.mem, &a, &vi).unwrap();
+    assert_eq!(k.len(), vmcore::SAMPLE_SYMS.len());
+    assert_eq!(k.address_of("start_kernel"), Some(VirtAddr(vmcore::STEXT + 0x100)));
+    let (w, _, a) = load(&vmcore::seeds_arm64_walk()[0]);
+    let t = a.walk(&w.mem, VirtAddr(0xffff_8000_1000_0123)).unwrap();
+    assert_eq!((t.phys.get(), t.level), (0x4000_0123, 3));
+    let (w, _, a) = load(&vmcore::seeds_arm64_walk()[2]);
+    let e = a.walk(&w.mem, VirtAddr(0xffff_8000_1000_0000)).unwrap_err();
+    assert!(e.to_string().contains("loop") || format!("{e:?}").contains("Loop"), "{e}");
+
+    let rich = vmcore::rich_elf();
+    let d = vmcore_tools::format::from_source(vmcore_tools::source::Source::from_vec("rich", rich)).unwrap();
+    let an = vmcore_tools::analyze::Analysis::from_dump(std::path::Path::new("rich"), d, &Default::default()).unwrap();
+    assert_eq!(an.log_lines().unwrap().len(), vmcore::SAMPLE_LOG.len());
+    assert!(an.symbols().unwrap().address_of("crash_notes").is_some());
+    let _ = an.verdict();
+
+    let sm = vmcore_tools::symbols::LinkSymbols::parse_system_map(&vmcore::sample_system_map(), "m").unwrap();
+    assert!(sm.get("crash_notes").is_some());
+    let vl = vmcore_tools::symbols::LinkSymbols::parse_vmlinux(&vmcore::seeds_vmlinux()[0], "v").unwrap();
+    assert!(vl.get("crash_notes").is_some());
+}
