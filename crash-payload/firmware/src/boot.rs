@@ -142,13 +142,24 @@ pub fn plan(
     kernel_size: u64,
     initrd_size: u64,
 ) -> Result<BootPlan, BootError> {
-    let ram_end = ram_base.saturating_add(ram_size);
-    let kernel = ram_base + MIB2 + hdr.text_offset;
-    let kernel_end = kernel.saturating_add(hdr.image_size.max(kernel_size));
+    // Checked arithmetic throughout: the header comes from the Image file,
+    // and a wrapped address would plan the kernel outside RAM.
+    let overflow = BootError::DoesNotFit {
+        needed_end: u64::MAX,
+        ram_end: ram_base.saturating_add(ram_size),
+    };
+    let ram_end = ram_base.checked_add(ram_size).ok_or(overflow)?;
+    let kernel = ram_base
+        .checked_add(MIB2)
+        .and_then(|k| k.checked_add(hdr.text_offset))
+        .ok_or(overflow)?;
+    let kernel_end = kernel
+        .checked_add(hdr.image_size.max(kernel_size))
+        .ok_or(overflow)?;
     let mut end = kernel_end;
     let initrd = if initrd_size > 0 {
-        let start = kernel_end.saturating_add(MIB2 - 1) & !(MIB2 - 1);
-        end = start.saturating_add(initrd_size);
+        let start = kernel_end.checked_add(MIB2 - 1).ok_or(overflow)? & !(MIB2 - 1);
+        end = start.checked_add(initrd_size).ok_or(overflow)?;
         Some((start, end))
     } else {
         None
@@ -159,9 +170,11 @@ pub fn plan(
             ram_end,
         });
     }
+    let dtb = ram_base.checked_add(DTB_OFFSET).ok_or(overflow)?;
+    let scratch = ram_base.checked_add(SCRATCH_OFFSET).ok_or(overflow)?;
     Ok(BootPlan {
-        dtb: ram_base + DTB_OFFSET,
-        scratch: ram_base + SCRATCH_OFFSET,
+        dtb,
+        scratch,
         kernel,
         kernel_end,
         initrd,
