@@ -1,25 +1,23 @@
 #!/usr/bin/env bash
-# The project's main job, one command on a fresh Debian 12 machine.
+# The project's main job, one command on a fresh Debian 12 machine: the
+# crash drill's headline scenario.
 #
-# Until the crash drill lands, it makes real arm64 dumps under QEMU (Debian's
-# arm64 kernel, one CPU wedged with interrupts masked, a real panic, a real
-# /proc/vmcore) and shows what `vmcore verify` and `vmcore cpus` make of them.
+# Debian's arm64 kernel boots under QEMU on sdei-fw (the project's EL3
+# firmware, which gives the machine SDEI), kexec-rs loads the crash kernel,
+# sdei-stop.ko adds the SDEI rung to the kernel's stop path, CPU 1 is wedged
+# with every DAIF mask set, and the kernel panics. The crash kernel copies
+# /proc/vmcore out and `vmcore` shows every CPU, the wedged one included,
+# next to the same scenario without the payload (CPU 1 missing: the stop IPI
+# cannot reach it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./tests/setup.sh
-./tests/dumps/make-dumps.sh
 cargo build --release --locked -p vmcore-tools
+./tests/drill/crash-drill --scenario sdei-fw/daif/sdei-stop --scenario sdei-fw/daif/none
 cache=${KEXECRS_CACHE:-/var/cache/kexec-rs}
-dir=$cache/dumps/$(cat "$cache/kernel-release")/
-vmcore=target/release/vmcore
-for f in vmcore-wedged-irq.elf vmcore-plain.elf; do
+runs=$cache/drill/$(cat "$cache/kernel-release")/runs
+for run in sdei-fw_daif_sdei-stop sdei-fw_daif_none; do
     echo
-    echo "### $dir$f"
-    "$vmcore" info "$dir$f"
-    echo
-    "$vmcore" cpus "$dir$f"
-    echo
-    rc=0
-    "$vmcore" verify "$dir$f" || rc=$?
-    echo "(vmcore verify exit status $rc: 0 every CPU captured, 1 some missing, 2 unusable input)"
+    echo "### $run: vmcore cpus"
+    target/release/vmcore cpus "$runs/$run/vmcore.elf"
 done
