@@ -337,7 +337,9 @@ impl Analysis {
         if ev.cpumap.is_none() && !ev.qemu {
             ev.symbols = self.symbol_evidence();
         }
-        if !ev.qemu {
+        // The log is read only when nothing exact numbers the CPUs: with a
+        // CPU-map note or data symbols it would add nothing but cost.
+        if !ev.qemu && ev.cpumap.is_none() && ev.symbols.is_none() {
             if let Ok(lines) = self.log_lines() {
                 ev.log = Some(cpus::log_facts(lines.iter().map(String::as_str)));
             }
