@@ -31,7 +31,24 @@ pub struct Options {
     pub system_map: Option<PathBuf>,
     /// A vmlinux of the same build.
     pub vmlinux: Option<PathBuf>,
+    /// Keep from a System.map only the symbols CPU verification needs
+    /// (`verify`); `cpus` keeps every symbol to name addresses.
+    pub data_symbols_only: bool,
 }
+
+/// Data symbols CPU verification reads, and the image bounds.
+const VERIFY_SYMBOLS: &[&str] = &[
+    "crash_notes",
+    "__per_cpu_offset",
+    "__cpu_present_mask",
+    "__cpu_possible_mask",
+    "__cpu_online_mask",
+    "_stext",
+    "_etext",
+    "_sinittext",
+    "_einittext",
+    "_end",
+];
 
 /// What the dump's notes hold, sorted by kind.
 #[derive(Debug, Clone, Default)]
@@ -140,7 +157,26 @@ impl Analysis {
         let mut links = Vec::new();
         if let Some(p) = &opts.system_map {
             let bytes = read_file(p)?;
-            let l = LinkSymbols::parse_system_map(&bytes, &p.display().to_string()).map_err(|e| {
+            // For verify: the data symbols it reads, plus every VMCOREINFO
+            // SYMBOL() name, which the build check compares.
+            let vi_names: Vec<String> = vmcoreinfo
+                .as_deref()
+                .and_then(|v| VmcoreInfo::parse(v).ok())
+                .map(|vi| {
+                    vi.entries()
+                        .filter_map(|(k, _, _)| {
+                            Some(k.strip_prefix("SYMBOL(")?.strip_suffix(')')?.to_string())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let keep = |name: &[u8]| {
+                !opts.data_symbols_only
+                    || VERIFY_SYMBOLS.iter().any(|n| n.as_bytes() == name)
+                    || vi_names.iter().any(|n| n.as_bytes() == name)
+            };
+            let l = LinkSymbols::parse_system_map_keeping(&bytes, &p.display().to_string(), &keep)
+                .map_err(|e| {
                 Error::Unusable {
                     path: p.clone(),
                     msg: e.to_string(),

@@ -191,6 +191,17 @@ impl LinkSymbols {
     /// Parses System.map text: `ADDR TYPE NAME` per line (`nm -n` output).
     /// `origin` names the file in errors.
     pub fn parse_system_map(text: &[u8], origin: &str) -> Result<LinkSymbols, SymbolsError> {
+        LinkSymbols::parse_system_map_keeping(text, origin, &|_| true)
+    }
+
+    /// Like [`LinkSymbols::parse_system_map`], keeping only the symbols whose
+    /// name `keep` accepts (every line is still checked). `verify` needs a
+    /// dozen names out of 150 000; not building the rest is most of its cost.
+    pub fn parse_system_map_keeping(
+        text: &[u8],
+        origin: &str,
+        keep: &dyn Fn(&[u8]) -> bool,
+    ) -> Result<LinkSymbols, SymbolsError> {
         let err = |line: usize, why: String| SymbolsError::MapLine {
             origin: origin.to_string(),
             line,
@@ -209,7 +220,7 @@ impl LinkSymbols {
         // Byte-level parsing: a -dbg System.map has 150 000 lines, and
         // `verify --system-map` should cost little more than reading it.
         let ws = |b: &u8| *b == b' ' || *b == b'\t' || *b == b'\r';
-        let mut syms = Vec::with_capacity(text.len() / 40);
+        let mut syms = Vec::new();
         for (i, line) in text.split(|&b| b == b'\n').enumerate() {
             let n = i + 1;
             let mut fields = line.split(ws).filter(|f| !f.is_empty());
@@ -232,6 +243,9 @@ impl LinkSymbols {
                     ))
                 }
             };
+            if !keep(name) {
+                continue;
+            }
             syms.push(LinkSymbol {
                 addr,
                 size: 0,

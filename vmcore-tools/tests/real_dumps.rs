@@ -266,6 +266,7 @@ fn data_symbols_from_the_real_system_map_number_cpus_exactly() {
     let opts = Options {
         system_map: Some(real_system_map(&truth)),
         vmlinux: None,
+        data_symbols_only: false,
     };
     for f in files(&truth) {
         if f["kind"] == "qemu-dump-guest-memory" {
@@ -334,4 +335,21 @@ fn notes_buffers_are_found_in_memory_where_the_guest_said() {
         }
     }
     assert!(checked >= 3, "only {checked} buffers checked");
+}
+
+#[test]
+fn verify_with_the_real_system_map_keeps_only_what_it_needs() {
+    // `verify` keeps from the map only the data symbols it reads and the
+    // names the build check compares; the verdict is the exact one.
+    let (dir, truth) = dumps();
+    let map = real_system_map(&truth);
+    for wedged in [true, false] {
+        let f = dir.join(file_of_kind(&truth, "kdump-proc-vmcore", wedged));
+        let out = vmcore(&["verify", "--json", "--system-map", map.to_str().expect("utf8"), f.to_str().expect("utf8")]);
+        assert_eq!(out.status.code(), Some(if wedged { 1 } else { 0 }), "{}", String::from_utf8_lossy(&out.stderr));
+        let j: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(j["method"], "data-symbols");
+        assert_eq!(j["exact"], true);
+        assert_eq!(j["missing"], if wedged { serde_json::json!([1]) } else { serde_json::json!([]) });
+    }
 }

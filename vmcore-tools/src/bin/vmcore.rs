@@ -14,10 +14,11 @@ use vmcore_tools::cli::{Cli, Command, Common};
 use vmcore_tools::cpus::Verdict;
 use vmcore_tools::report;
 
-fn open(c: &Common) -> anyhow::Result<Analysis> {
+fn open(c: &Common, data_symbols_only: bool) -> anyhow::Result<Analysis> {
     let opts = Options {
         system_map: c.system_map.clone(),
         vmlinux: c.vmlinux.clone(),
+        data_symbols_only,
     };
     let an = Analysis::open(&c.dump, &opts)?;
     an.check_usable()?;
@@ -160,13 +161,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     let start = Instant::now();
     let (code, an) = match &cli.command {
         Command::Info { common, json } => {
-            let an = open(common)?;
+            let an = open(common, false)?;
             let v = an.verdict();
             info(&an, &v, *json, &mut out)?;
             (0, an)
         }
         Command::Cpus { common, json } => {
-            let an = open(common)?;
+            let an = open(common, false)?;
             let v = an.verdict();
             let sym = an.symbolizer();
             if *json {
@@ -178,7 +179,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             (0, an)
         }
         Command::Verify { common, json } => {
-            let an = open(common)?;
+            let an = open(common, true)?;
             let v = an.verdict();
             if *json {
                 let j = report::verdict_json(
@@ -194,7 +195,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             (if v.all_captured() { 0 } else { 1 }, an)
         }
         Command::Dmesg { common } => {
-            let an = open(common)?;
+            let an = open(common, false)?;
             let lines = an.log_lines().map_err(|e| anyhow::anyhow!("{}: {e}", an.path.display()))?;
             for l in lines {
                 writeln!(out, "{l}")?;
