@@ -117,6 +117,8 @@ pub struct Analysis {
     pub arm64: Result<Arm64, String>,
     /// Where symbol files were given, their description.
     pub symbol_files: Option<String>,
+    /// Only CPU verification will be asked of this analysis (`verify`).
+    data_symbols_only: bool,
     symbols: OnceCell<Result<Symbols, String>>,
 }
 
@@ -206,6 +208,7 @@ impl Analysis {
             vmcoreinfo,
             arm64,
             symbol_files: None,
+            data_symbols_only: opts.data_symbols_only,
             symbols: OnceCell::new(),
         };
         if !links.is_empty() {
@@ -283,10 +286,11 @@ impl Analysis {
     fn symbol_evidence(&self) -> Option<SymbolEvidence> {
         let a = self.arm64.as_ref().ok()?;
         let mem: &dyn PhysMem = self.dump.as_ref();
-        if self.symbols.get().is_none() {
-            // No symbol files and no table decoded yet: ask kallsyms for the
-            // two data symbols cheaply before decoding all of it. Without
-            // CONFIG_KALLSYMS_ALL (Debian) they are not there.
+        if self.data_symbols_only && self.symbols.get().is_none() {
+            // `verify` with no symbol files: ask kallsyms for the two data
+            // symbols without building the table it will never use. Without
+            // CONFIG_KALLSYMS_ALL (Debian) they are not there. Other commands
+            // build the table once here and name addresses with it later.
             let vi = self.vmcoreinfo()?;
             let found = Kallsyms::find(mem, a, &vi, &["crash_notes", "__per_cpu_offset"]).ok()?;
             if found.iter().any(Option::is_none) {
@@ -380,13 +384,6 @@ impl Analysis {
                 ev.log = Some(cpus::log_facts(lines.iter().map(String::as_str)));
             }
         }
-        if ev.cpumap.is_none() && ev.symbols.is_none() && !ev.qemu && ev.notes.len() > 1 {
-            // Only inference is left: first see whether the log settles
-            // everything; look for buffers in memory only if it does not.
-            if !cpus::decide(&ev).unnumbered.is_empty() {
-                ev.note_buffers = self.find_note_buffers(&ev.notes);
-            }
-        }
         ev
     }
 
@@ -442,7 +439,16 @@ impl Analysis {
 
     /// The CPU verdict.
     pub fn verdict(&self) -> Verdict {
-        cpus::decide(&self.evidence())
+        let mut ev = self.evidence();
+        let v = cpus::decide(&ev);
+        let inference_only = ev.cpumap.is_none() && ev.symbols.is_none() && !ev.qemu;
+        if !inference_only || v.unnumbered.is_empty() {
+            return v;
+        }
+        // The log left notes unnumbered: look for their buffers in memory
+        // (costly, so only now) and decide again.
+        ev.note_buffers = self.find_note_buffers(&ev.notes);
+        cpus::decide(&ev)
     }
 
     /// A symbolizer over kallsyms (and symbol files).

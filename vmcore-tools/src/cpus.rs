@@ -356,17 +356,7 @@ pub fn decide(ev: &Evidence) -> Verdict {
                 NumberSource::CpuMapNote,
             ));
         }
-        rows.sort_by_key(|r| r.cpu);
-        cross_check_notes(ev, &rows, &mut remarks);
-        return Verdict {
-            expected: Some(rows.len() as u32),
-            rows,
-            unnumbered: Vec::new(),
-            not_expected,
-            method: "cpu-map-note",
-            exact: true,
-            remarks,
-        };
+        return exact_verdict(ev, rows, not_expected, "cpu-map-note", remarks);
     }
 
     // 2. Data symbols.
@@ -393,7 +383,6 @@ pub fn decide(ev: &Evidence) -> Verdict {
                 NumberSource::DataSymbols,
             ));
         }
-        rows.sort_by_key(|r| r.cpu);
         if online.is_none() {
             remarks.push(
                 "__cpu_online_mask unknown: a CPU with an empty buffer is counted as failed to stop, \
@@ -401,16 +390,7 @@ pub fn decide(ev: &Evidence) -> Verdict {
                     .to_string(),
             );
         }
-        cross_check_notes(ev, &rows, &mut remarks);
-        return Verdict {
-            expected: Some(rows.len() as u32),
-            rows,
-            unnumbered: Vec::new(),
-            not_expected,
-            method: "data-symbols",
-            exact: true,
-            remarks,
-        };
+        return exact_verdict(ev, rows, not_expected, "data-symbols", remarks);
     }
 
     // 3. QEMU numbers its notes.
@@ -420,6 +400,28 @@ pub fn decide(ev: &Evidence) -> Verdict {
 
     // 4. Inference from the log.
     decide_inferred(ev, remarks)
+}
+
+/// A verdict from an exact source (CPU-map note or data symbols): every
+/// expected CPU has a row, numbered by that source.
+fn exact_verdict(
+    ev: &Evidence,
+    mut rows: Vec<CpuRow>,
+    not_expected: Vec<u32>,
+    method: &'static str,
+    mut remarks: Vec<String>,
+) -> Verdict {
+    rows.sort_by_key(|r| r.cpu);
+    cross_check_notes(ev, &rows, &mut remarks);
+    Verdict {
+        expected: Some(rows.len() as u32),
+        rows,
+        unnumbered: Vec::new(),
+        not_expected,
+        method,
+        exact: true,
+        remarks,
+    }
 }
 
 fn cross_check_notes(ev: &Evidence, rows: &[CpuRow], remarks: &mut Vec<String>) {
