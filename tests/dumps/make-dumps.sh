@@ -37,19 +37,10 @@ KEXEC_CHECKS=${KEXEC_CHECKS:-0}
 MDF_TIMEOUT=${MDF_TIMEOUT:-600}
 export KEXECRS_CACHE=$CACHE
 
-log() { printf '[make-dumps] %s\n' "$*" >&2; }
-die() { printf '[make-dumps] ERROR: %s\n' "$*" >&2; exit 1; }
-# Durations from bash's EPOCHREALTIME, in tenths of a second.
-now_ds() { local t=${EPOCHREALTIME/[.,]/}; echo $(( t / 100000 )); }
-fmt_ds() { printf '%d.%ds' $(( $1 / 10 )) $(( $1 % 10 )); }
-T_ALL=$(now_ds)
-TIMINGS=()
-phase() { P_NAME=$1; P_T0=$(now_ds); log "== $1"; }
-phase_end() {
-    local d; d=$(fmt_ds $(( $(now_ds) - P_T0 )))
-    TIMINGS+=("$P_NAME $d")
-    log "== $P_NAME done in $d"
-}
+TOOL=make-dumps
+# shellcheck source=../lib/phases.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/phases.sh"
+log() { say "$@"; }
 # need_build FILE...: true if FORCE=1 or one of the files is missing
 need_build() {
     [ "$FORCE" = 1 ] && return 0

@@ -25,18 +25,10 @@ QEMU_TIMEOUT=${QEMU_TIMEOUT:-600}
 QEMU=qemu-system-aarch64
 MUSL=aarch64-unknown-linux-musl
 
-kx_log() { printf '[%s] %s\n' "$KX_NAME" "$*" >&2; }
-die() { printf '[%s] ERROR: %s\n' "$KX_NAME" "$*" >&2; exit 1; }
-now_ds() { local t=${EPOCHREALTIME/[.,]/}; echo $(( t / 100000 )); }
-fmt_ds() { printf '%d.%ds' $(( $1 / 10 )) $(( $1 % 10 )); }
-T_ALL=$(now_ds)
-TIMINGS=()
-phase() { P_NAME=$1; P_T0=$(now_ds); kx_log "== $1"; }
-phase_end() {
-    local d; d=$(fmt_ds $(( $(now_ds) - P_T0 )))
-    TIMINGS+=("$P_NAME $d")
-    kx_log "== $P_NAME done in $d"
-}
+TOOL=${KX_NAME:?}
+# shellcheck source=../lib/phases.sh
+. "$KX_TESTS/lib/phases.sh"
+kx_log() { say "$@"; }
 report_timings() {
     kx_log "phase timings:"
     local t; for t in "${TIMINGS[@]}"; do printf '  %-28s %s\n' "${t% *}" "${t##* }" >&2; done
