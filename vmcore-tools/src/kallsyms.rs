@@ -266,25 +266,9 @@ impl Kallsyms {
         let mode = choose_mode(&raw)?;
         let mut found = vec![None; names.len()];
         let mut text = Vec::with_capacity(KSYM_NAME_LEN);
-        for (i, (_, compressed)) in entries.iter().enumerate() {
-            text.clear();
-            for &t in compressed {
-                let off = raw.token_index.get(usize::from(t)).copied().unwrap_or(u16::MAX);
-                let Some(tok) = raw
-                    .token_table
-                    .get(usize::from(off)..)
-                    .and_then(|rest| rest.iter().position(|&b| b == 0).map(|e| &rest[..e]))
-                else {
-                    return Err(KallsymsError::TokenIndex {
-                        token: t,
-                        offset: off,
-                        table_len: raw.token_table.len(),
-                        symbol: i as u32,
-                    });
-                };
-                text.extend_from_slice(tok);
-            }
-            let Some(name) = text.get(1..) else { continue };
+        for (i, (at, compressed)) in entries.iter().enumerate() {
+            expand_name(&raw, *at, i as u32, compressed, &mut text)?;
+            let name = &text[1..];
             for (slot, want) in found.iter_mut().zip(names) {
                 if slot.is_none() && name == want.as_bytes() {
                     let off = raw.offsets.get(i).copied().unwrap_or(0);
@@ -423,40 +407,7 @@ impl Kallsyms {
         for (i, (at, compressed)) in names.iter().enumerate() {
             let i = i as u32;
             let mut text = Vec::with_capacity(compressed.len() * 2);
-            for &t in compressed {
-                let off = raw
-                    .token_index
-                    .get(usize::from(t))
-                    .copied()
-                    .unwrap_or(u16::MAX);
-                let tok = raw
-                    .token_table
-                    .get(usize::from(off)..)
-                    .and_then(|rest| rest.iter().position(|&b| b == 0).map(|e| &rest[..e]))
-                    .ok_or(KallsymsError::TokenIndex {
-                        token: t,
-                        offset: off,
-                        table_len: raw.token_table.len(),
-                        symbol: i,
-                    })?;
-                text.extend_from_slice(tok);
-                if text.len() > KSYM_NAME_LEN {
-                    return Err(KallsymsError::NameLength {
-                        symbol: i,
-                        addr: *at,
-                        len: text.len(),
-                        max: KSYM_NAME_LEN,
-                    });
-                }
-            }
-            if text.len() < 2 {
-                return Err(KallsymsError::NameLength {
-                    symbol: i,
-                    addr: *at,
-                    len: text.len(),
-                    max: KSYM_NAME_LEN,
-                });
-            }
+            expand_name(raw, *at, i, compressed, &mut text)?;
             let off = raw.offsets.get(i as usize).copied().unwrap_or(0);
             syms.push(KallsymsSymbol {
                 addr: VirtAddr(mode.address(raw.relative_base, off)),
@@ -547,6 +498,49 @@ impl Kallsyms {
 }
 
 /// Picks the offset encoding that keeps the table sorted.
+/// Expands symbol `symbol`'s compressed name (at `at`) through the token
+/// table into `text` (type character first), checking its length.
+fn expand_name(
+    raw: &RawTables,
+    at: VirtAddr,
+    symbol: u32,
+    compressed: &[u8],
+    text: &mut Vec<u8>,
+) -> Result<(), KallsymsError> {
+    text.clear();
+    let too_long_or_short = |len| KallsymsError::NameLength {
+        symbol,
+        addr: at,
+        len,
+        max: KSYM_NAME_LEN,
+    };
+    for &t in compressed {
+        let off = raw
+            .token_index
+            .get(usize::from(t))
+            .copied()
+            .unwrap_or(u16::MAX);
+        let tok = raw
+            .token_table
+            .get(usize::from(off)..)
+            .and_then(|rest| rest.iter().position(|&b| b == 0).map(|e| &rest[..e]))
+            .ok_or(KallsymsError::TokenIndex {
+                token: t,
+                offset: off,
+                table_len: raw.token_table.len(),
+                symbol,
+            })?;
+        text.extend_from_slice(tok);
+        if text.len() > KSYM_NAME_LEN {
+            return Err(too_long_or_short(text.len()));
+        }
+    }
+    if text.len() < 2 {
+        return Err(too_long_or_short(text.len()));
+    }
+    Ok(())
+}
+
 fn choose_mode(raw: &RawTables) -> Result<OffsetsMode, KallsymsError> {
     let first_unsorted = |mode: OffsetsMode| {
         raw.offsets
