@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Times makedumpfile against `vmcore save` on the same dumps and prints a table.
+Run through save-bench.sh. Not a test: it prints numbers and asserts no times.
+
+Each run writes a real output file (removed after its size is taken). Measured per run:
+  wall      seconds from fork to exit of the whole command (for arm64 binaries: the
+            qemu-aarch64-static process, i.e. including the emulation);
+  peak RSS  ru_maxrss of the child from wait4() (for arm64 binaries: the qemu-user process,
+            which holds the emulated program's memory plus QEMU's own translator and code
+            cache, so it is an upper bound on what the program would use natively);
+  input     throughput = the input file's apparent size / wall seconds (the /proc/vmcore
+            copies are sparse: holes read as zeros without disk I/O, as /proc/vmcore reads
+            memory without I/O);
+  output    bytes of the finished file.
+Min and median over --runs runs are printed; ratios compare medians with makedumpfile at the
+same compression.
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+
+def run_once(cmd, out, env):
+    if os.path.exists(out):
+        os.unlink(out)
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t0
+    err = p.stderr.read().decode(errors="replace")
+    p.stderr.close()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    size = os.path.getsize(out) if os.path.exists(out) else None
+    if os.path.exists(out):
+        os.unlink(out)
+    return wall, ru.ru_maxrss, size, p.returncode, err
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--root", required=True, help="arm64 root with usr/bin/makedumpfile")
+    ap.add_argument("--vmcore-arm64", help="static aarch64 vmcore binary (with `save`)")
+    ap.add_argument("--vmcore-native", help="host vmcore binary (with `save`)")
+    ap.add_argument("--scratch", required=True, help="directory for the output files")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("dumps", nargs="+")
+    a = ap.parse_args()
+    qemu = shutil.which("qemu-aarch64-static")
+    env = dict(os.environ, QEMU_LD_PREFIX=a.root)
+    mdf = [qemu, os.path.join(a.root, "usr/bin/makedumpfile")]
+    tools = [("makedumpfile arm64", "lzo", mdf + ["-d", "31", "-l"]),
+             ("makedumpfile arm64", "zlib", mdf + ["-d", "31", "-c"])]
+    for label, binary in (("vmcore save arm64", a.vmcore_arm64 and [qemu, a.vmcore_arm64]),
+                          ("vmcore save x86_64", a.vmcore_native and [a.vmcore_native])):
+        if not binary:
+            continue
+        for comp in ("lzo", "zlib", "zstd"):
+            tools.append((label, comp, binary + ["save", "-d", "31", "-c", comp]))
+    os.makedirs(a.scratch, exist_ok=True)
+    rows = []
+    for dump in a.dumps:
+        insize = os.path.getsize(dump)
+        for label, comp, cmd in tools:
+            out = os.path.join(a.scratch, "out.kdump")
+            walls, rss, sizes, fails = [], [], [], []
+            for _ in range(a.runs):
+                wall, maxrss, size, rc, err = run_once(cmd + [dump, out], out, env)
+                if rc != 0 or size is None:
+                    fails.append(f"exit {rc}: {err.strip().splitlines()[-1] if err.strip() else ''}")
+                    break
+                walls.append(wall)
+                rss.append(maxrss)
+                sizes.append(size)
+            rows.append({"dump": os.path.basename(dump), "tool": label, "comp": comp,
+                         "insize": insize, "walls": walls, "rss": rss, "sizes": sizes,
+                         "fail": fails[0] if fails else None})
+            r = rows[-1]
+            print(f"  {r['dump']} {label} {comp}: "
+                  + (r["fail"] if r["fail"] else
+                     f"walls {' '.join(f'{w:.2f}' for w in walls)} s, {sizes[-1]} bytes, "
+                     f"max RSS {max(rss) // 1024} MiB"), file=sys.stderr, flush=True)
+
+    def med(r):
+        return statistics.median(r["walls"]) if r["walls"] else None
+
+    base = {(r["dump"], r["comp"]): r for r in rows if r["tool"].startswith("makedumpfile")}
+    hdr = ("dump", "tool", "-c", "wall min s", "wall median s", "input MB/s (median)",
+           "output MiB", "peak RSS MiB", "time / makedumpfile", "size / makedumpfile")
+    print("| " + " | ".join(hdr) + " |")
+    print("|" + "---|" * len(hdr))
+    for r in rows:
+        if r["fail"]:
+            print(f"| {r['dump']} | {r['tool']} | {r['comp']} | failed: {r['fail']} |" + " |" * 6)
+            continue
+        m = med(r)
+        b = base.get((r["dump"], r["comp"]))
+        tr = sr = "-"
+        if b is not None and b is not r and not b["fail"]:
+            tr = f"{m / med(b):.2f}x"
+            sr = f"{r['sizes'][-1] / b['sizes'][-1]:.2f}x"
+        print("| " + " | ".join([
+            r["dump"], r["tool"], r["comp"], f"{min(r['walls']):.2f}", f"{m:.2f}",
+            f"{r['insize'] / m / 1e6:.0f}", f"{r['sizes'][-1] / 2**20:.1f}",
+            f"{max(r['rss']) / 1024:.0f}", tr, sr]) + " |")
+    print(f"\n{a.runs} runs each; peak RSS of arm64 binaries is the qemu-aarch64-static process's "
+          "ru_maxrss (program + emulator); input MB/s = apparent input size / wall.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
