@@ -7,6 +7,17 @@
       vCPU: the ground truth), writes DIR/qemu-regs.txt, then DIR/go so the guest panics.
       Exits 0 when the dump was taken, 1 otherwise (the guest still panics after 30 s).
 
+  drill.py extract-flats --run RUN --disk IMG
+      Cuts the flattened streams the crash kernel wrote onto the raw disk (RUN/out/saves.txt)
+      out of IMG into RUN/save-JOB.flat.
+
+  drill.py check-saves --run RUN --jobs J,... --vmcore VMCORE --root ARM64ROOT
+                       --raw-verify-json J --raw-verify-rc RC --out FILE
+      Checks the dumps the crash kernel saved (RUN/out/saves.txt): `vmcore verify --json` as on
+      the raw copy (verdict, missing CPUs, exit status, every CPU's pc), makedumpfile
+      --dump-dmesg (Debian's arm64 binary under qemu-aarch64-static; flattened streams after
+      makedumpfile -R) holding the panic line. Writes a JSON list to FILE.
+
   drill.py evaluate --name N --firmware F --wedge W --payload P --expected E --run RUN
                     --verify-json J --verify-rc RC --wedge-ko KO --nm NM [--timing K=V]...
       Decides one scenario and prints its JSON record (one line) on stdout.
@@ -22,6 +33,7 @@ import json
 import os
 import re
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -90,6 +102,188 @@ def qemu_pcs(path):
             pcs[0 if cpu is None else cpu] = int(m.group(1), 16)
             cpu = None
     return pcs
+
+
+# ---------------------------------------------------------------- saved dumps
+PANIC_LINE = "Kernel panic - not syncing: sysrq triggered crash"
+MIB = 1 << 20
+
+
+def flat_extract(disk, seek_mib, dst, limit=512 * MIB):
+    """Copies the flattened stream written at seek_mib MiB of the disk image to dst, up to and
+    including its end record; returns its length or raises ValueError."""
+    with open(disk, "rb") as f:
+        base = seek_mib * MIB
+        f.seek(base)
+        head = f.read(4096)
+        if not head.startswith(b"makedumpfile\0"):
+            raise ValueError(f"{disk}: no flattened-format signature at MiB {seek_mib}")
+        pos = 4096
+        while True:
+            if pos + 16 > limit:
+                raise ValueError(f"{disk}: no end record within {limit // MIB} MiB of MiB {seek_mib}")
+            f.seek(base + pos)
+            rec = f.read(16)
+            if len(rec) != 16:
+                raise ValueError(f"{disk}: stream at MiB {seek_mib} cut at byte {pos}")
+            off, size = struct.unpack(">qq", rec)
+            pos += 16
+            if off == -1 and size == -1:
+                break
+            if off < 0 or size < 0:
+                raise ValueError(f"{disk}: bad record (offset {off}, size {size}) at byte {pos - 16}")
+            pos += size
+        f.seek(base)
+        with open(dst, "wb") as o:
+            left = pos
+            while left:
+                b = f.read(min(left, 8 * MIB))
+                if not b:
+                    raise ValueError(f"{disk}: short read at byte {pos - left}")
+                o.write(b)
+                left -= len(b)
+    return pos
+
+
+def extract_flats(a):
+    """Cuts every flattened stream the crash kernel wrote (out/saves.txt) out of the disk image
+    into RUN/save-JOB.flat (errors into RUN/save-JOB.flat.err), before the image is truncated."""
+    try:
+        lines = open(os.path.join(a.run, "out", "saves.txt")).read().splitlines()
+    except OSError:
+        return 0
+    for line in lines:
+        p = line.split()
+        if len(p) != 5 or p[4] == "-" or p[1] != "0":
+            continue
+        dst = os.path.join(a.run, f"save-{p[0]}.flat")
+        try:
+            flat_extract(a.disk, int(p[4]), dst)
+        except (OSError, ValueError) as e:
+            if os.path.exists(dst):
+                os.unlink(dst)
+            open(dst + ".err", "w").write(f"{e}\n")
+    return 0
+
+
+def time_v(log):
+    """(wall seconds, max RSS KiB, exit status) from busybox `time -v` output in log."""
+    wall = rss = status = None
+    try:
+        text = open(log, errors="replace").read()
+    except OSError:
+        return None, None, None
+    m = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", text)
+    if m:
+        wall = int(m.group(1) or 0) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
+    if m:
+        rss = int(m.group(1))
+    m = re.search(r"Exit status: (\d+)", text)
+    if m:
+        status = int(m.group(1))
+    return wall, rss, status
+
+
+def cpu_pcs(v):
+    return {c.get("cpu"): c.get("pc") for c in (v or {}).get("cpus", [])}
+
+
+def check_saves(a):
+    """Checks every file the crash kernel saved (out/saves.txt): `vmcore verify --json` must give
+    what it gave on the raw /proc/vmcore copy (verdict, missing CPUs, exit status, every CPU's
+    pc), and makedumpfile --dump-dmesg must read it and print the panic line. Writes a JSON list."""
+    out = os.path.join(a.run, "out")
+    try:
+        raw = json.load(open(a.raw_verify_json))
+    except (OSError, ValueError):
+        raw = None
+    recs = []
+    try:
+        lines = open(os.path.join(out, "saves.txt")).read().splitlines()
+    except OSError:
+        lines = []
+    want = [j for j in a.jobs.split(",") if j and j != "none"]
+    seen = []
+    env = dict(os.environ, QEMU_LD_PREFIX=a.root)
+    mdf = ["qemu-aarch64-static", os.path.join(a.root, "usr/bin/makedumpfile")]
+    for line in lines:
+        p = line.split()
+        if len(p) != 5:
+            continue
+        job, rc, t0, t1, seek = p[0], int(p[1]), float(p[2]), float(p[3]), p[4]
+        seen.append(job)
+        wall, rss, _ = time_v(os.path.join(out, f"save-{job}.log"))
+        r = {"job": job, "exit": rc, "guest_seconds": round(t1 - t0, 2), "time_v_wall": wall,
+             "max_rss_kib": rss, "target": "9p" if seek == "-" else f"raw disk at MiB {seek} (-F)",
+             "bytes": None, "verify_verdict": None, "verify_missing": None, "verify_rc": None,
+             "same_as_raw": None, "dmesg_panic_line": None, "host_verify_s": None,
+             "host_dmesg_s": None, "problems": []}
+        probs = r["problems"]
+        recs.append(r)
+        if rc != 0:
+            tail = open(os.path.join(out, f"save-{job}.log"), errors="replace").read().strip().splitlines()[-3:]
+            probs.append(f"{job}: exit {rc} in the crash kernel: {' | '.join(tail)}")
+            continue
+        if seek == "-":
+            f = os.path.join(out, f"save-{job}.kdump")
+        else:
+            f = os.path.join(a.run, f"save-{job}.flat")
+            if not os.path.exists(f):
+                err = os.path.join(a.run, f"save-{job}.flat.err")
+                probs.append(f"{job}: " + (open(err).read().strip() if os.path.exists(err) else "no stream cut out"))
+                continue
+        r["bytes"] = os.path.getsize(f) if os.path.exists(f) else None
+        if r["bytes"] is None:
+            probs.append(f"{job}: no output file {f}")
+            continue
+        t = time.monotonic()
+        vp = subprocess.run([a.vmcore, "verify", "--json", f], capture_output=True, text=True)
+        r["host_verify_s"] = round(time.monotonic() - t, 3)
+        r["verify_rc"] = vp.returncode
+        try:
+            v = json.loads(vp.stdout)
+            r["verify_verdict"] = v.get("verdict")
+            r["verify_missing"] = [m if isinstance(m, int) else m.get("cpu", m) for m in v.get("missing") or []]
+        except ValueError:
+            v = None
+            probs.append(f"{job}: vmcore verify printed no JSON (exit {vp.returncode}): {vp.stderr.strip()[-200:]}")
+        if v is not None and raw is not None:
+            rm = [m if isinstance(m, int) else m.get("cpu", m) for m in raw.get("missing") or []]
+            same = (v.get("verdict") == raw.get("verdict") and r["verify_missing"] == rm
+                    and vp.returncode == a.raw_verify_rc and cpu_pcs(v) == cpu_pcs(raw))
+            r["same_as_raw"] = same
+            if not same:
+                probs.append(f"{job}: vmcore verify gives {v.get('verdict')} missing {r['verify_missing']} "
+                             f"(exit {vp.returncode}) pcs {cpu_pcs(v)}; on the raw copy {raw.get('verdict')} "
+                             f"missing {rm} (exit {a.raw_verify_rc}) pcs {cpu_pcs(raw)}")
+        # makedumpfile reads no flattened stream: -R rearranges it into a file first.
+        src = f
+        t = time.monotonic()
+        if seek != "-":
+            src = f + ".kdump"
+            with open(f, "rb") as i:
+                rp = subprocess.run(mdf + ["-R", src], stdin=i, capture_output=True, text=True, env=env)
+            if rp.returncode != 0:
+                probs.append(f"{job}: makedumpfile -R failed (exit {rp.returncode}): {rp.stdout.strip()[-200:]}")
+                continue
+        dm = f + ".dmesg"
+        dp = subprocess.run(mdf + ["--dump-dmesg", src, dm], capture_output=True, text=True, env=env)
+        r["host_dmesg_s"] = round(time.monotonic() - t, 3)
+        text = open(dm, errors="replace").read() if os.path.exists(dm) else ""
+        r["dmesg_panic_line"] = PANIC_LINE in text
+        if dp.returncode != 0:
+            probs.append(f"{job}: makedumpfile --dump-dmesg refused it (exit {dp.returncode}): "
+                         f"{(dp.stdout + dp.stderr).strip()[-200:]}")
+        elif not r["dmesg_panic_line"]:
+            probs.append(f"{job}: makedumpfile --dump-dmesg log has no {PANIC_LINE!r}")
+        if src != f:
+            os.unlink(src)
+    for j in want:
+        if j not in seen:
+            recs.append({"job": j, "exit": None, "problems": [f"{j}: the crash kernel did not run it"]})
+    json.dump(recs, open(a.out, "w"), indent=1)
+    return 0
 
 
 # ---------------------------------------------------------------- symbols
@@ -270,6 +464,19 @@ def evaluate(a):
     if spin is not None:
         rec["wedge_spin_nm"] = {"offset": f"0x{spin[0]:x}", "size": f"0x{spin[1]:x}"}
 
+    try:
+        rec["vmcore_size"] = int(open(os.path.join(out, "vmcore.size")).read().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    if a.saves:
+        try:
+            rec["saves"] = json.load(open(a.saves))
+        except (OSError, ValueError) as e:
+            rec["saves"] = []
+            problems.append(f"no result of the saved dumps' checks: {e}")
+        for r in rec["saves"]:
+            problems.extend(r["problems"])
+
     in_spin = lambda s: bool(s) and s.startswith("wedge_spin+")  # noqa: E731
     if v is not None:
         if a.expected == "all-captured":
@@ -312,8 +519,17 @@ def main():
         e.add_argument("--" + k, required=True)
     e.add_argument("--verify-rc", type=int, required=True)
     e.add_argument("--timing", action="append", default=[])
+    e.add_argument("--saves", help="JSON written by check-saves")
+    c = sub.add_parser("check-saves")
+    for k in ("run", "jobs", "vmcore", "root", "raw-verify-json", "out"):
+        c.add_argument("--" + k, required=True)
+    c.add_argument("--raw-verify-rc", type=int, required=True)
+    x = sub.add_parser("extract-flats")
+    x.add_argument("--run", required=True)
+    x.add_argument("--disk", required=True)
     a = ap.parse_args()
-    return qmp_regs(a) if a.cmd == "qmp-regs" else evaluate(a)
+    return {"qmp-regs": qmp_regs, "evaluate": evaluate, "check-saves": check_saves,
+            "extract-flats": extract_flats}[a.cmd](a)
 
 
 if __name__ == "__main__":
