@@ -81,6 +81,11 @@ if command -v rustup >/dev/null; then
     for t in aarch64-unknown-linux-musl aarch64-unknown-none-softfloat; do
         echo "$have" | grep -qx "$t" || rustup target add "$t"
     done
+    # CI runs cargo fmt --check and cargo clippy.
+    comps=$(rustup component list --installed)
+    for c in rustfmt clippy; do
+        echo "$comps" | grep -q "^$c-" || rustup component add "$c"
+    done
 else
     die "rustup not found (the Rust toolchain is expected on this machine)"
 fi
