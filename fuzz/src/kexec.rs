@@ -17,7 +17,9 @@ use crate::input::{Input, Writer};
 /// `/proc/iomem` text: parse, query, subtract the crash kernel from RAM
 /// (the result must lie in RAM and miss the crash kernel).
 pub fn iomem(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let Ok(m) = Iomem::parse(text) else { return };
     let ram = m.system_ram();
     let crash = m.crash_kernel();
@@ -28,7 +30,10 @@ pub fn iomem(data: &[u8]) {
     let left = subtract(&ram, &crash);
     for l in &left {
         assert!(ram.iter().any(|r| r.contains_range(l)), "{l:?} not in RAM");
-        assert!(!crash.iter().any(|c| c.overlaps(l)), "{l:?} overlaps the crash kernel");
+        assert!(
+            !crash.iter().any(|c| c.overlaps(l)),
+            "{l:?} overlaps the crash kernel"
+        );
     }
 }
 
@@ -64,22 +69,30 @@ pub fn fdt(data: &[u8]) {
 
 /// A QEMU-virt-shaped DTB.
 pub fn sample_dtb() -> Vec<u8> {
-    let mut f = Fdt { boot_cpuid_phys: 0, reserve: vec![(0x4800_0000, 0x1000)], ..Fdt::default() };
+    let mut f = Fdt {
+        boot_cpuid_phys: 0,
+        reserve: vec![(0x4800_0000, 0x1000)],
+        ..Fdt::default()
+    };
     let root = f.node_mut_or_create("/");
     root.set_prop("#address-cells", 2u32.to_be_bytes().to_vec());
     root.set_prop("#size-cells", 2u32.to_be_bytes().to_vec());
     root.set_prop("compatible", str_value("linux,dummy-virt"));
     let mut reg = 0x4000_0000u64.to_be_bytes().to_vec();
     reg.extend(0x8000_0000u64.to_be_bytes());
-    f.node_mut_or_create("/memory@40000000").set_prop("reg", reg);
-    f.node_mut_or_create("/memory@40000000").set_prop("device_type", str_value("memory"));
+    f.node_mut_or_create("/memory@40000000")
+        .set_prop("reg", reg);
+    f.node_mut_or_create("/memory@40000000")
+        .set_prop("device_type", str_value("memory"));
     for c in 0..2u32 {
         let n = f.node_mut_or_create(&format!("/cpus/cpu@{c}"));
         n.set_prop("reg", c.to_be_bytes().to_vec());
         n.set_prop("compatible", str_value("arm,cortex-a57"));
     }
-    f.node_mut_or_create("/chosen").set_prop("bootargs", str_value("console=ttyAMA0 crashkernel=256M"));
-    f.node_mut_or_create("/chosen").set_prop("kaslr-seed", vec![0; 8]);
+    f.node_mut_or_create("/chosen")
+        .set_prop("bootargs", str_value("console=ttyAMA0 crashkernel=256M"));
+    f.node_mut_or_create("/chosen")
+        .set_prop("kaslr-seed", vec![0; 8]);
     f.to_bytes()
 }
 
@@ -95,8 +108,13 @@ pub fn dtb_edit(data: &[u8]) {
         bootargs: "console=ttyAMA0 maxcpus=1 reset_devices".into(),
         initrd: Some((PhysAddr(0xa800_0000), 0x10_0000)),
         elfcorehdr: PhysRange::from_start_size(PhysAddr(0xaff0_0000), 0x1_0000),
-        usable: PhysRange::from_start_size(PhysAddr(0xa000_0000), 0x1000_0000).into_iter().collect(),
-        seeds: Seeds { kaslr: 0x1234_5678_9abc_def0, rng: [7; RNG_SEED_SIZE] },
+        usable: PhysRange::from_start_size(PhysAddr(0xa000_0000), 0x1000_0000)
+            .into_iter()
+            .collect(),
+        seeds: Seeds {
+            kaslr: 0x1234_5678_9abc_def0,
+            rng: [7; RNG_SEED_SIZE],
+        },
     };
     let Ok(out) = edit_dtb(data, &e) else { return };
     let f = Fdt::parse(&out).expect("edited DTB parses");
@@ -197,14 +215,19 @@ pub fn image(data: &[u8]) {
 /// Seeds: an Image, Image.gz, zboot (gzip and zstd), a UKI and a vmlinux.
 pub fn seeds_image() -> Vec<Vec<u8>> {
     let img = arm64_image(0x2000, 0, 0x4000, 0xa);
-    let zstd = ruzstd::encoding::compress_to_vec(&img[..], ruzstd::encoding::CompressionLevel::Fastest);
+    let zstd =
+        ruzstd::encoding::compress_to_vec(&img[..], ruzstd::encoding::CompressionLevel::Fastest);
     vec![
         img.clone(),
         arm64_image(0x100, 0x8_0000, 0, 0),
         gzip(&img),
         zboot("gzip", &gzip(&img)),
         zboot("zstd", &zstd),
-        pe(&[(".linux", &img), (".initrd", b"initrd bytes"), (".cmdline", b"console=ttyAMA0\0")]),
+        pe(&[
+            (".linux", &img),
+            (".initrd", b"initrd bytes"),
+            (".cmdline", b"console=ttyAMA0\0"),
+        ]),
         vmlinux(&img, 0x800),
     ]
 }
@@ -234,7 +257,11 @@ pub fn kcore_head(vmcoreinfo: &[u8]) -> Vec<u8> {
     let n = crash_payload::note::write_note(&mut note, b"VMCOREINFO", 0, vmcoreinfo).unwrap_or(0);
     note.truncate(n);
     let mut v = vec![0u8; 64 + 56];
-    let _ = write_headers(&mut v, 183, &[ProgramHeader::note(PhysAddr(120), note.len() as u64)]);
+    let _ = write_headers(
+        &mut v,
+        183,
+        &[ProgramHeader::note(PhysAddr(120), note.len() as u64)],
+    );
     v.extend(note);
     v
 }
@@ -268,7 +295,10 @@ pub fn cmdline(data: &[u8]) {
     let reused = cmdline::reuse(&line, crash);
     for p in cmdline::split_params(&reused) {
         assert!(!p.starts_with("BOOT_IMAGE="), "{line:?} -> {reused:?}");
-        assert!(!(crash && p.starts_with("crashkernel=")), "{line:?} -> {reused:?}");
+        assert!(
+            !(crash && p.starts_with("crashkernel=")),
+            "{line:?} -> {reused:?}"
+        );
     }
     let _ = cmdline::build(Some(&reused), Some(&append));
 }

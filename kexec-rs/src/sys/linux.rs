@@ -30,7 +30,11 @@ const NR: Option<(libc::c_long, libc::c_long)> = Some((246, 320));
 const NR: Option<(libc::c_long, libc::c_long)> = None;
 
 fn last_errno() -> Errno {
-    Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
+    Errno(
+        std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO),
+    )
 }
 
 /// An anonymous memory file holding `bytes` (for `kexec_file_load`).
@@ -45,7 +49,8 @@ fn memfd(name: &str, bytes: &[u8]) -> Result<OwnedFd, Errno> {
     // SAFETY: `fd` was just returned by memfd_create and is owned by nobody else.
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
     let mut f = std::fs::File::from(owned);
-    f.write_all(bytes).map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    f.write_all(bytes)
+        .map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EIO)))?;
     Ok(OwnedFd::from(f))
 }
 
@@ -54,35 +59,63 @@ fn memfd(name: &str, bytes: &[u8]) -> Result<OwnedFd, Errno> {
 pub struct LinuxSys;
 
 impl KexecSys for LinuxSys {
-    fn kexec_load(&mut self, entry: PhysAddr, segments: &[LoadSegment<'_>], flags: u64) -> Result<(), Errno> {
+    fn kexec_load(
+        &mut self,
+        entry: PhysAddr,
+        segments: &[LoadSegment<'_>],
+        flags: u64,
+    ) -> Result<(), Errno> {
         let (nr, _) = NR.ok_or(Errno(libc::ENOSYS))?;
         let mut segs = Vec::with_capacity(segments.len());
         for s in segments {
             segs.push(KexecSegment {
                 buf: s.bytes.as_ptr().cast(),
                 bufsz: s.bytes.len(),
-                mem: usize::try_from(s.mem.get()).map_err(|_| Errno(libc::EINVAL))? as *const libc::c_void,
+                mem: usize::try_from(s.mem.get()).map_err(|_| Errno(libc::EINVAL))?
+                    as *const libc::c_void,
                 memsz: usize::try_from(s.memsz).map_err(|_| Errno(libc::EINVAL))?,
             });
         }
         let entry = usize::try_from(entry.get()).map_err(|_| Errno(libc::EINVAL))?;
         let flags = libc::c_ulong::try_from(flags).map_err(|_| Errno(libc::EINVAL))?;
-        let ptr = if segs.is_empty() { std::ptr::null() } else { segs.as_ptr() };
+        let ptr = if segs.is_empty() {
+            std::ptr::null()
+        } else {
+            segs.as_ptr()
+        };
         // SAFETY: `segs` holds `segs.len()` valid kexec_segment structs whose
         // `buf` pointers borrow `segments` for `bufsz` bytes; all outlive the
         // call. `mem` is a physical address the kernel only compares and
         // never dereferences in our address space.
         let r = unsafe { libc::syscall(nr, entry, segs.len(), ptr, flags) };
-        if r < 0 { Err(last_errno()) } else { Ok(()) }
+        if r < 0 {
+            Err(last_errno())
+        } else {
+            Ok(())
+        }
     }
 
-    fn kexec_file_load(&mut self, kernel: Option<&[u8]>, initrd: Option<&[u8]>, cmdline: &str, flags: u64) -> Result<(), Errno> {
+    fn kexec_file_load(
+        &mut self,
+        kernel: Option<&[u8]>,
+        initrd: Option<&[u8]>,
+        cmdline: &str,
+        flags: u64,
+    ) -> Result<(), Errno> {
         let (_, nr) = NR.ok_or(Errno(libc::ENOSYS))?;
         let kfd = kernel.map(|k| memfd("kexec-rs-kernel", k)).transpose()?;
         let ifd = initrd.map(|i| memfd("kexec-rs-initrd", i)).transpose()?;
         let c = CString::new(cmdline).map_err(|_| Errno(libc::EINVAL))?;
-        let clen = if cmdline.is_empty() { 0 } else { c.as_bytes_with_nul().len() };
-        let cptr = if clen == 0 { std::ptr::null() } else { c.as_ptr() };
+        let clen = if cmdline.is_empty() {
+            0
+        } else {
+            c.as_bytes_with_nul().len()
+        };
+        let cptr = if clen == 0 {
+            std::ptr::null()
+        } else {
+            c.as_ptr()
+        };
         let kraw = kfd.as_ref().map_or(-1, AsRawFd::as_raw_fd);
         let iraw = ifd.as_ref().map_or(-1, AsRawFd::as_raw_fd);
         let flags = libc::c_ulong::try_from(flags).map_err(|_| Errno(libc::EINVAL))?;
@@ -90,7 +123,11 @@ impl KexecSys for LinuxSys {
         // call, `cptr` is null with length 0 or points at `clen` bytes of a
         // NUL-terminated string that outlives the call.
         let r = unsafe { libc::syscall(nr, kraw, iraw, clen, cptr, flags) };
-        if r < 0 { Err(last_errno()) } else { Ok(()) }
+        if r < 0 {
+            Err(last_errno())
+        } else {
+            Ok(())
+        }
     }
 
     fn reboot_kexec(&mut self) -> Result<(), Errno> {
@@ -99,6 +136,10 @@ impl KexecSys for LinuxSys {
         // SAFETY: reboot with LINUX_REBOOT_CMD_KEXEC takes no pointers; on
         // success it does not return.
         let r = unsafe { libc::reboot(libc::LINUX_REBOOT_CMD_KEXEC) };
-        if r < 0 { Err(last_errno()) } else { Ok(()) }
+        if r < 0 {
+            Err(last_errno())
+        } else {
+            Ok(())
+        }
     }
 }
