@@ -221,6 +221,10 @@ def check_saves(a):
              "host_dmesg_s": None, "problems": []}
         probs = r["problems"]
         recs.append(r)
+        try:  # `vmcore save --json` prints its summary on stdout
+            r["summary"] = json.load(open(os.path.join(out, f"save-{job}.out")))
+        except (OSError, ValueError):
+            pass
         if rc != 0:
             tail = open(os.path.join(out, f"save-{job}.log"), errors="replace").read().strip().splitlines()[-3:]
             probs.append(f"{job}: exit {rc} in the crash kernel: {' | '.join(tail)}")
