@@ -6,7 +6,9 @@
 # firmware, which gives the machine SDEI), kexec-rs loads the crash kernel,
 # sdei-stop.ko adds the SDEI rung to the kernel's stop path, CPU 1 is wedged
 # with every DAIF mask set, and the kernel panics. The crash kernel copies
-# /proc/vmcore out and `vmcore` shows every CPU, the wedged one included,
+# /proc/vmcore out, saves it again with `vmcore save -d 31 -c lzo` (checked
+# by `vmcore verify` and makedumpfile --dump-dmesg on the host), and `vmcore`
+# shows every CPU, the wedged one included,
 # next to the same scenario without the payload (CPU 1 missing: the stop IPI
 # cannot reach it).
 set -euo pipefail

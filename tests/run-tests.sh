@@ -38,7 +38,7 @@ SKIP_SETUP=1 ./tests/kexec/kdump-proof.sh
 phase "sdei-stop.ko (refuses without SDEI; with sdei-fw, captures a DAIF-masked CPU at panic)"
 ./tests/kmod/sdei-stop-test.sh
 
-phase "crash drill, default matrix (sdei-fw + sdei-stop.ko captures the DAIF-masked CPU; without it, missing)"
+phase "crash drill, default matrix (sdei-fw + sdei-stop.ko captures the DAIF-masked CPU; without it, missing; the crash kernel also saves with vmcore save -d 31 -c lzo: verify and makedumpfile --dump-dmesg read it)"
 SKIP_SETUP=1 ./tests/drill/crash-drill --json "${KEXECRS_CACHE:-/var/cache/kexec-rs}/drill/ci-matrix.json"
 
 phase "done"
