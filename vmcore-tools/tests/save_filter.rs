@@ -111,17 +111,24 @@ fn level_31_keeps_exactly_what_makedumpfile_kept() {
     for name in ["vmcore-wedged-daif", "vmcore-wedged-irq"] {
         let elf = dir.join(format!("{name}.elf"));
         let dump = format::open(&elf).unwrap_or_else(|e| panic!("{e}"));
-        let t = Instant::now();
-        let filter = page_filter(dump.as_ref(), DumpLevel::new(31).unwrap())
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let took = t.elapsed();
+        // Timed three times: the first run also faults the mapping in.
+        let mut times = Vec::new();
+        let mut filter = None;
+        for _ in 0..3 {
+            let t = Instant::now();
+            let f = page_filter(dump.as_ref(), DumpLevel::new(31).unwrap())
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+            filter = Some(f);
+        }
+        let filter = filter.unwrap();
         let kpath = dir.join(format!("{name}.d31.kdump-lzo"));
         let kd = KdumpDump::parse(Source::open(&kpath).unwrap()).unwrap();
         let c = compare(dump.as_ref(), &filter, &kd, false);
         eprintln!(
-            "{name}: page_filter(31) {:.1} ms; {} pages in dump, filter keeps {}, {} of them zero; \
+            "{name}: page_filter(31) {:.1?} ms; {} pages in dump, filter keeps {}, {} of them zero; \
              kept by both {}, only by us {}, only by makedumpfile {}; excluded {:?}",
-            took.as_secs_f64() * 1e3,
+            times,
             c.pages_in_dump,
             c.kept_by_filter,
             c.zero,
