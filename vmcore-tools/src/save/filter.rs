@@ -317,6 +317,9 @@ const SECTION_MAP_FLAG_BITS: u64 = (1 << 5) - 1;
 const SECTION_MARKED_PRESENT: u64 = 1;
 /// `PAGE_MAPPING_ANON` (`include/linux/page-flags.h`).
 const PAGE_MAPPING_ANON: u64 = 1;
+/// Struct pages read at a time (256 KiB of 64-byte `struct page`; 9 in
+/// unit tests, so their few pages cross chunk ends).
+const CHUNK_PAGES: u64 = if cfg!(test) { 9 } else { 4096 };
 /// Largest `SIZE(page)` and `SIZE(mem_section)` believed.
 const MAX_STRUCT: u64 = 4096;
 
@@ -971,37 +974,42 @@ impl Scan<'_> {
             if a >= b {
                 continue;
             }
-            let at = VirtAddr(mem_map.0.wrapping_add((a - sec_start) * sz));
-            let n = ((b - a) * sz) as usize;
-            self.buf.resize(n + sz as usize, 0);
-            read_kernel(self.arm, self.mem, at, &mut self.buf[..n]).map_err(|err| {
-                FilterError::ReadPage {
-                    pfn: a,
-                    addr: at,
-                    err,
-                }
-            })?;
-            // The struct page after the last one, for a compound head there.
-            let next_ok = b < sec_end
-                && read_kernel(
-                    self.arm,
-                    self.mem,
-                    VirtAddr(at.0.wrapping_add(n as u64)),
-                    &mut self.buf[n..],
-                )
-                .is_ok();
             let mut pfn = a;
             while pfn < b {
-                let i = ((pfn - a) * sz) as usize;
-                let has_next = pfn + 1 < b || next_ok;
-                match self.judge(pfn, i, has_next) {
-                    Some((class, pages)) => {
-                        let end = pfn.saturating_add(pages);
-                        filter.exclude(pfn, end, class);
-                        pfn = end;
-                        resume = resume.max(end);
+                // A chunk of struct pages, then the one after it (for a
+                // compound head at the end; its absence is no error).
+                let c = pfn;
+                let d = b.min(c.saturating_add(CHUNK_PAGES));
+                let at = VirtAddr(mem_map.0.wrapping_add((c - sec_start) * sz));
+                let n = ((d - c) * sz) as usize;
+                self.buf.resize(n + sz as usize, 0);
+                read_kernel(self.arm, self.mem, at, &mut self.buf[..n]).map_err(|err| {
+                    FilterError::ReadPage {
+                        pfn: c,
+                        addr: at,
+                        err,
                     }
-                    None => pfn += 1,
+                })?;
+                let next_ok = d < sec_end
+                    && read_kernel(
+                        self.arm,
+                        self.mem,
+                        VirtAddr(at.0.wrapping_add(n as u64)),
+                        &mut self.buf[n..],
+                    )
+                    .is_ok();
+                while pfn < d {
+                    let i = ((pfn - c) * sz) as usize;
+                    let has_next = pfn + 1 < d || next_ok;
+                    match self.judge(pfn, i, has_next) {
+                        Some((class, pages)) => {
+                            let end = pfn.saturating_add(pages);
+                            filter.exclude(pfn, end, class);
+                            pfn = end;
+                            resume = resume.max(end);
+                        }
+                        None => pfn += 1,
+                    }
                 }
             }
         }
@@ -1237,6 +1245,10 @@ mod tests {
             // Slab page whose page_type word happens to read as buddy.
             .flags(18, PG_SLAB)
             .mapcount(18, BUDDY)
+            // An anonymous THP of order 1 at 44, 45: with 9-page chunks its
+            // head is the last struct page of a chunk.
+            .compound(44, 1, 0)
+            .mapping(44, 0xffff_0000_5678_0001)
             // A buddy page in the hole: never judged.
             .mapcount(48, BUDDY)
             // A free block with an order past MAX_ORDER: kept.
@@ -1308,20 +1320,21 @@ mod tests {
     #[test]
     fn user_level_takes_anon_and_hugetlb_pages() {
         let f = run(&vmcoreinfo(lm(ROOTS_PA)), &zoo(), 8).unwrap();
-        let mut want = vec![10, 12, 13, 14, 15, 16, 17];
+        let mut want = vec![10, 12, 13, 14, 15, 16, 17, 44, 45];
         want.extend(72..80);
         assert_eq!(excluded(&f), want);
-        assert_eq!(*f.stats(), stats(0, 0, 13, 0, 2));
+        assert_eq!(*f.stats(), stats(0, 0, 15, 0, 2));
     }
 
     #[test]
     fn level_31_and_the_first_rule_wins() {
         let f = run(&vmcoreinfo(lm(ROOTS_PA)), &zoo(), 31).unwrap();
         let mut want: Vec<u64> = (0..18).collect();
+        want.extend([44, 45]);
         want.extend(72..80);
         want.push(81);
         assert_eq!(excluded(&f), want);
-        assert_eq!(*f.stats(), stats(3, 1, 13, 8, 2));
+        assert_eq!(*f.stats(), stats(3, 1, 15, 8, 2));
     }
 
     #[test]
