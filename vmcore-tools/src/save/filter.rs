@@ -26,18 +26,20 @@
 //!    with `PG_private` is counted as cache-private, one without as cache).
 //! 5. User (bit 8): anonymous (`page.mapping` bit 0), or the head of a
 //!    hugetlbfs page (compound destructor `NUMBER(HUGETLB_PAGE_DTOR)`).
-//! 6. At every level, when VMCOREINFO names `PG_hwpoison`: hardware-poisoned
-//!    pages, and pages logically offline (`_mapcount` equal to
+//! 6. Whatever the level: hardware-poisoned pages (when VMCOREINFO names
+//!    `PG_hwpoison`) and pages logically offline (`_mapcount` equal to
 //!    `NUMBER(PAGE_OFFLINE_MAPCOUNT_VALUE)`, not slab) — counted as `other`.
-//!    (makedumpfile runs this pass at levels 0 and 1 too: reading a poisoned
-//!    page can stop the machine, and offline pages may not be backed.)
+//!    Levels 0 and 1 look at page flags for these only when VMCOREINFO names
+//!    `PG_hwpoison`, as makedumpfile does (reading a poisoned page can stop
+//!    the machine; offline pages may not be backed).
 //!
 //! The first rule that matches decides, in that order. A compound head that
 //! matches takes its whole compound page with it: `1 << compound_order`
-//! pages, the order and destructor read from the first tail page (the 4.16
-//! to 6.2 layout: one byte each at `OFFSET(page.compound_order)` and
-//! `OFFSET(page.compound_dtor)`); an order that is 64 or more, or that the
-//! head's pfn is not aligned to, counts as 0.
+//! pages, the order and destructor read from the first tail page (one byte
+//! each at `OFFSET(page.compound_order)` and `OFFSET(page.compound_dtor)`,
+//! the layout since Linux 4.16, which 6.1 has; later kernels moved them into
+//! `struct folio`); an order that is 64 or more, or that the head's pfn is
+//! not aligned to, counts as 0.
 //!
 //! Finding `struct page` (SPARSEMEM, `mm/sparse.c`, `include/linux/mmzone.h`):
 //! section `nr` covers pfns `nr << (SECTION_SIZE_BITS - PAGE_SHIFT)` onwards.
