@@ -880,7 +880,12 @@ pub fn page_filter_regions() -> Vec<(u64, Vec<u8>)> {
     set(&mut pages, 10, 24, &0xffff_0000_1234_0001u64.to_le_bytes());
     set(&mut pages, 12, 0, &(1u64 << 16).to_le_bytes());
     for t in 13..16 {
-        set(&mut pages, t, 8, &((MEM_MAP_VA + 12 * 64) | 1).to_le_bytes());
+        set(
+            &mut pages,
+            t,
+            8,
+            &((MEM_MAP_VA + 12 * 64) | 1).to_le_bytes(),
+        );
     }
     set(&mut pages, 13, 16, &[2, 2]);
     set(&mut pages, 16, 0, &(1u64 << 22).to_le_bytes());
