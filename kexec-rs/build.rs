@@ -27,8 +27,10 @@ fn main() {
         None => build_purgatory(&out),
     };
     println!("cargo:rerun-if-changed={}", elf_path.display());
-    let elf = std::fs::read(&elf_path).unwrap_or_else(|e| panic!("reading the purgatory {}: {e}", elf_path.display()));
-    let (bytes, _header) = purgatory::elf::image(&elf).unwrap_or_else(|e| panic!("purgatory {}: {e}", elf_path.display()));
+    let elf = std::fs::read(&elf_path)
+        .unwrap_or_else(|e| panic!("reading the purgatory {}: {e}", elf_path.display()));
+    let (bytes, _header) = purgatory::elf::image(&elf)
+        .unwrap_or_else(|e| panic!("purgatory {}: {e}", elf_path.display()));
     let bin = out.join("purgatory.bin");
     std::fs::write(&bin, bytes).unwrap_or_else(|e| panic!("writing {}: {e}", bin.display()));
     println!("cargo:rustc-cfg=kexec_rs_purgatory");
@@ -45,7 +47,17 @@ fn build_purgatory(out: &std::path::Path) -> PathBuf {
     let target_dir = out.join("purgatory-target");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "--release", "--offline", "-p", "purgatory", "--bin", "purgatory", "--target", TARGET])
+        .args([
+            "build",
+            "--release",
+            "--offline",
+            "-p",
+            "purgatory",
+            "--bin",
+            "purgatory",
+            "--target",
+            TARGET,
+        ])
         .arg("--manifest-path")
         .arg(workspace.join("Cargo.toml"))
         .arg("--target-dir")

@@ -59,12 +59,18 @@ mod tests {
     fn reuse_drops_boot_image_and_crashkernel() {
         let l = "BOOT_IMAGE=/boot/vmlinuz-6.1.0-56-arm64 root=UUID=1 ro crashkernel=256M quiet dyndbg=\"file x +p\"\n";
         assert_eq!(reuse(l, true), "root=UUID=1 ro quiet dyndbg=\"file x +p\"");
-        assert_eq!(reuse(l, false), "root=UUID=1 ro crashkernel=256M quiet dyndbg=\"file x +p\"");
+        assert_eq!(
+            reuse(l, false),
+            "root=UUID=1 ro crashkernel=256M quiet dyndbg=\"file x +p\""
+        );
     }
 
     #[test]
     fn build_joins() {
-        assert_eq!(build(Some("root=/dev/vda"), Some(" maxcpus=1 ")), "root=/dev/vda maxcpus=1");
+        assert_eq!(
+            build(Some("root=/dev/vda"), Some(" maxcpus=1 ")),
+            "root=/dev/vda maxcpus=1"
+        );
         assert_eq!(build(None, Some("console=ttyAMA0")), "console=ttyAMA0");
         assert_eq!(build(None, None), "");
     }

@@ -53,7 +53,9 @@ pub enum FdtError {
         token: u32,
     },
     /// A property name offset outside the strings block.
-    #[error("DTB at offset {offset:#x}: property name offset {nameoff:#x} outside the strings block")]
+    #[error(
+        "DTB at offset {offset:#x}: property name offset {nameoff:#x} outside the strings block"
+    )]
     StringOffset {
         /// Offset of the property in the blob.
         offset: usize,
@@ -97,7 +99,10 @@ pub struct Node {
 impl Node {
     /// A property's value.
     pub fn prop(&self, name: &str) -> Option<&[u8]> {
-        self.props.iter().find(|p| p.name == name).map(|p| p.value.as_slice())
+        self.props
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.value.as_slice())
     }
 
     /// A property as one big-endian `u32`.
@@ -116,7 +121,10 @@ impl Node {
     pub fn set_prop(&mut self, name: &str, value: Vec<u8>) {
         match self.props.iter_mut().find(|p| p.name == name) {
             Some(p) => p.value = value,
-            None => self.props.push(Prop { name: name.to_string(), value }),
+            None => self.props.push(Prop {
+                name: name.to_string(),
+                value,
+            }),
         }
     }
 
@@ -137,7 +145,10 @@ impl Node {
         let i = match self.children.iter().position(|c| c.name == name) {
             Some(i) => i,
             None => {
-                self.children.push(Node { name: name.to_string(), ..Node::default() });
+                self.children.push(Node {
+                    name: name.to_string(),
+                    ..Node::default()
+                });
                 self.children.len() - 1
             }
         };
@@ -157,7 +168,13 @@ pub struct Fdt {
 }
 
 fn be32(b: &[u8], off: usize, what: &'static str) -> Result<u32, FdtError> {
-    let s = b.get(off..off.checked_add(4).ok_or(FdtError::Truncated { what, offset: off })?).ok_or(FdtError::Truncated { what, offset: off })?;
+    let s = b
+        .get(
+            off..off
+                .checked_add(4)
+                .ok_or(FdtError::Truncated { what, offset: off })?,
+        )
+        .ok_or(FdtError::Truncated { what, offset: off })?;
     Ok(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
 }
 
@@ -190,10 +207,16 @@ impl Fdt {
         if last_comp > 17 {
             return Err(FdtError::Version { version, last_comp });
         }
-        let blob = blob.get(..totalsize).ok_or(FdtError::Truncated { what: "blob (totalsize)", offset: blob.len() })?;
+        let blob = blob.get(..totalsize).ok_or(FdtError::Truncated {
+            what: "blob (totalsize)",
+            offset: blob.len(),
+        })?;
         let strings = blob
             .get(off_strings..off_strings.saturating_add(size_strings))
-            .ok_or(FdtError::Truncated { what: "strings block", offset: off_strings })?;
+            .ok_or(FdtError::Truncated {
+                what: "strings block",
+                offset: off_strings,
+            })?;
 
         let mut reserve = Vec::new();
         let mut o = off_rsv;
@@ -217,19 +240,41 @@ impl Fdt {
             match tok {
                 FDT_BEGIN_NODE => {
                     if root.is_some() {
-                        return Err(FdtError::Token { offset: tok_off, token: tok });
+                        return Err(FdtError::Token {
+                            offset: tok_off,
+                            token: tok,
+                        });
                     }
-                    let rest = blob.get(pos..).ok_or(FdtError::Truncated { what: "node name", offset: pos })?;
-                    let nul = rest.iter().position(|&b| b == 0).ok_or(FdtError::Truncated { what: "node name", offset: pos })?;
-                    let name = std::str::from_utf8(&rest[..nul]).map_err(|_| FdtError::Name { offset: pos })?;
+                    let rest = blob.get(pos..).ok_or(FdtError::Truncated {
+                        what: "node name",
+                        offset: pos,
+                    })?;
+                    let nul = rest
+                        .iter()
+                        .position(|&b| b == 0)
+                        .ok_or(FdtError::Truncated {
+                            what: "node name",
+                            offset: pos,
+                        })?;
+                    let name = std::str::from_utf8(&rest[..nul])
+                        .map_err(|_| FdtError::Name { offset: pos })?;
                     if stack.len() >= MAX_DEPTH {
                         return Err(FdtError::TooDeep { offset: tok_off });
                     }
-                    stack.push(Node { name: name.to_string(), ..Node::default() });
-                    pos = align4(pos + nul + 1).ok_or(FdtError::Truncated { what: "node name", offset: pos })?;
+                    stack.push(Node {
+                        name: name.to_string(),
+                        ..Node::default()
+                    });
+                    pos = align4(pos + nul + 1).ok_or(FdtError::Truncated {
+                        what: "node name",
+                        offset: pos,
+                    })?;
                 }
                 FDT_END_NODE => {
-                    let n = stack.pop().ok_or(FdtError::Token { offset: tok_off, token: tok })?;
+                    let n = stack.pop().ok_or(FdtError::Token {
+                        offset: tok_off,
+                        token: tok,
+                    })?;
                     match stack.last_mut() {
                         Some(parent) => parent.children.push(n),
                         None => root = Some(n),
@@ -239,30 +284,61 @@ impl Fdt {
                     let len = be32(blob, pos, "property header")? as usize;
                     let nameoff = be32(blob, pos + 4, "property header")?;
                     let v0 = pos + 8;
-                    let value = blob
-                        .get(v0..v0.saturating_add(len))
-                        .ok_or(FdtError::Truncated { what: "property value", offset: v0 })?;
+                    let value =
+                        blob.get(v0..v0.saturating_add(len))
+                            .ok_or(FdtError::Truncated {
+                                what: "property value",
+                                offset: v0,
+                            })?;
                     let name_bytes = strings
                         .get(nameoff as usize..)
                         .and_then(|s| s.iter().position(|&b| b == 0).map(|n| &s[..n]))
-                        .ok_or(FdtError::StringOffset { offset: tok_off, nameoff })?;
-                    let name = std::str::from_utf8(name_bytes).map_err(|_| FdtError::Name { offset: tok_off })?;
-                    let node = stack.last_mut().ok_or(FdtError::Token { offset: tok_off, token: tok })?;
-                    node.props.push(Prop { name: name.to_string(), value: value.to_vec() });
-                    pos = align4(v0 + len).ok_or(FdtError::Truncated { what: "property value", offset: v0 })?;
+                        .ok_or(FdtError::StringOffset {
+                            offset: tok_off,
+                            nameoff,
+                        })?;
+                    let name = std::str::from_utf8(name_bytes)
+                        .map_err(|_| FdtError::Name { offset: tok_off })?;
+                    let node = stack.last_mut().ok_or(FdtError::Token {
+                        offset: tok_off,
+                        token: tok,
+                    })?;
+                    node.props.push(Prop {
+                        name: name.to_string(),
+                        value: value.to_vec(),
+                    });
+                    pos = align4(v0 + len).ok_or(FdtError::Truncated {
+                        what: "property value",
+                        offset: v0,
+                    })?;
                 }
                 FDT_NOP => {}
                 FDT_END => {
                     if !stack.is_empty() {
-                        return Err(FdtError::Token { offset: tok_off, token: tok });
+                        return Err(FdtError::Token {
+                            offset: tok_off,
+                            token: tok,
+                        });
                     }
                     break;
                 }
-                _ => return Err(FdtError::Token { offset: tok_off, token: tok }),
+                _ => {
+                    return Err(FdtError::Token {
+                        offset: tok_off,
+                        token: tok,
+                    })
+                }
             }
         }
-        let root = root.ok_or(FdtError::Truncated { what: "root node", offset: off_struct })?;
-        Ok(Fdt { boot_cpuid_phys, reserve, root })
+        let root = root.ok_or(FdtError::Truncated {
+            what: "root node",
+            offset: off_struct,
+        })?;
+        Ok(Fdt {
+            boot_cpuid_phys,
+            reserve,
+            root,
+        })
     }
 
     /// A node by absolute path (`/`, `/chosen`, `/cpus/cpu@1`).
@@ -285,7 +361,10 @@ impl Fdt {
 
     /// Root `#address-cells` and `#size-cells` (defaults 2 and 1 per the spec).
     pub fn root_cells(&self) -> (u32, u32) {
-        (self.root.prop_u32("#address-cells").unwrap_or(2), self.root.prop_u32("#size-cells").unwrap_or(1))
+        (
+            self.root.prop_u32("#address-cells").unwrap_or(2),
+            self.root.prop_u32("#size-cells").unwrap_or(1),
+        )
     }
 
     /// Rebuilds a compact version-17 blob.
@@ -304,7 +383,10 @@ impl Fdt {
             // Reuse an existing identical string (exact match, NUL-terminated).
             let mut i = 0;
             while i < strings.len() {
-                let end = strings[i..].iter().position(|&b| b == 0).map_or(strings.len(), |n| i + n);
+                let end = strings[i..]
+                    .iter()
+                    .position(|&b| b == 0)
+                    .map_or(strings.len(), |n| i + n);
                 if &strings[i..end] == name.as_bytes() {
                     return i as u32;
                 }
@@ -402,8 +484,13 @@ mod tests {
     use super::*;
 
     pub(crate) fn sample() -> Fdt {
-        let mut f = Fdt { boot_cpuid_phys: 0, reserve: vec![(0x4800_0000, 0x1000)], root: Node::default() };
-        f.root.set_prop("#address-cells", 2u32.to_be_bytes().to_vec());
+        let mut f = Fdt {
+            boot_cpuid_phys: 0,
+            reserve: vec![(0x4800_0000, 0x1000)],
+            root: Node::default(),
+        };
+        f.root
+            .set_prop("#address-cells", 2u32.to_be_bytes().to_vec());
         f.root.set_prop("#size-cells", 2u32.to_be_bytes().to_vec());
         f.root.set_prop("compatible", str_value("linux,dummy-virt"));
         let cpus = f.node_mut_or_create("/cpus");
@@ -414,7 +501,8 @@ mod tests {
             c.set_prop("device_type", str_value("cpu"));
             c.set_prop("reg", i.to_be_bytes().to_vec());
         }
-        f.node_mut_or_create("/chosen").set_prop("bootargs", str_value("console=ttyAMA0"));
+        f.node_mut_or_create("/chosen")
+            .set_prop("bootargs", str_value("console=ttyAMA0"));
         f
     }
 
@@ -423,11 +511,17 @@ mod tests {
         let f = sample();
         let b = f.to_bytes();
         assert_eq!(&b[0..4], &FDT_MAGIC.to_be_bytes());
-        assert_eq!(u32::from_be_bytes(b[4..8].try_into().unwrap()) as usize, b.len());
+        assert_eq!(
+            u32::from_be_bytes(b[4..8].try_into().unwrap()) as usize,
+            b.len()
+        );
         let g = Fdt::parse(&b).unwrap();
         assert_eq!(g, f);
         assert_eq!(g.node("/cpus/cpu@1").unwrap().prop_u32("reg"), Some(1));
-        assert_eq!(g.node("/chosen").unwrap().prop_str("bootargs"), Some("console=ttyAMA0"));
+        assert_eq!(
+            g.node("/chosen").unwrap().prop_str("bootargs"),
+            Some("console=ttyAMA0")
+        );
         assert_eq!(g.root_cells(), (2, 2));
         // Shared names are stored once.
         let strings = &b[u32::from_be_bytes(b[12..16].try_into().unwrap()) as usize..];
@@ -456,21 +550,36 @@ mod tests {
         let b = sample().to_bytes();
         let mut m = b.clone();
         m[0] = 0;
-        assert_eq!(Fdt::parse(&m), Err(FdtError::BadMagic { found: 0x000d_feed }));
+        assert_eq!(
+            Fdt::parse(&m),
+            Err(FdtError::BadMagic { found: 0x000d_feed })
+        );
         assert_eq!(
             Fdt::parse(&b[..100]),
-            Err(FdtError::Truncated { what: "blob (totalsize)", offset: 100 })
+            Err(FdtError::Truncated {
+                what: "blob (totalsize)",
+                offset: 100
+            })
         );
         let off_struct = u32::from_be_bytes(b[8..12].try_into().unwrap()) as usize;
         let mut t = b.clone();
         t[off_struct + 3] = 7; // token 1 -> 7
-        assert_eq!(Fdt::parse(&t), Err(FdtError::Token { offset: off_struct, token: 7 }));
+        assert_eq!(
+            Fdt::parse(&t),
+            Err(FdtError::Token {
+                offset: off_struct,
+                token: 7
+            })
+        );
     }
 
     #[test]
     fn cells() {
         assert_eq!(encode_cells(&[0x1_0000_0000], 1), None);
-        assert_eq!(encode_cells(&[0xafe0_0000, 0x1000_0000], 2).unwrap().len(), 16);
+        assert_eq!(
+            encode_cells(&[0xafe0_0000, 0x1000_0000], 2).unwrap().len(),
+            16
+        );
         assert_eq!(decode_cells(&[0, 0, 0, 1, 0, 0, 0, 2]), Some(0x1_0000_0002));
     }
 }

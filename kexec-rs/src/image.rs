@@ -68,7 +68,11 @@ impl Arm64Header {
     /// Bytes to reserve for the running kernel: `image_size`, or the file
     /// length for old images that do not say.
     pub fn effective_size(&self, file_len: u64) -> u64 {
-        if self.image_size == 0 { file_len } else { self.image_size.max(file_len) }
+        if self.image_size == 0 {
+            file_len
+        } else {
+            self.image_size.max(file_len)
+        }
     }
 }
 
@@ -91,7 +95,9 @@ pub struct KernelImage {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ImageError {
     /// The file ends before a structure it needs.
-    #[error("{file}: truncated {what}: needs {needed} bytes at offset {offset:#x}, file has {len}")]
+    #[error(
+        "{file}: truncated {what}: needs {needed} bytes at offset {offset:#x}, file has {len}"
+    )]
     Truncated {
         /// The file.
         file: String,
@@ -163,10 +169,22 @@ pub enum ImageError {
 }
 
 fn truncated(file: &str, what: &'static str, offset: u64, needed: u64, len: usize) -> ImageError {
-    ImageError::Truncated { file: file.to_string(), what, offset, needed, len: len as u64 }
+    ImageError::Truncated {
+        file: file.to_string(),
+        what,
+        offset,
+        needed,
+        len: len as u64,
+    }
 }
 
-fn get<'a>(file: &str, b: &'a [u8], what: &'static str, off: u64, n: u64) -> Result<&'a [u8], ImageError> {
+fn get<'a>(
+    file: &str,
+    b: &'a [u8],
+    what: &'static str,
+    off: u64,
+    n: u64,
+) -> Result<&'a [u8], ImageError> {
     usize::try_from(off)
         .ok()
         .zip(usize::try_from(n).ok())
@@ -205,7 +223,10 @@ pub fn parse_arm64_header(file: &str, b: &[u8]) -> Result<Arm64Header, ImageErro
     let image_size = u64_le(file, b, "arm64 Image header", 16)?;
     let flags = u64_le(file, b, "arm64 Image header", 24)?;
     if flags & 1 != 0 {
-        return Err(ImageError::BigEndian { file: file.to_string(), flags });
+        return Err(ImageError::BigEndian {
+            file: file.to_string(),
+            flags,
+        });
     }
     let page_size = match (flags >> 1) & 3 {
         1 => Some(4096),
@@ -213,16 +234,28 @@ pub fn parse_arm64_header(file: &str, b: &[u8]) -> Result<Arm64Header, ImageErro
         3 => Some(65536),
         _ => None,
     };
-    let text_offset = if image_size == 0 { LEGACY_TEXT_OFFSET } else { text_offset };
+    let text_offset = if image_size == 0 {
+        LEGACY_TEXT_OFFSET
+    } else {
+        text_offset
+    };
     if text_offset % 4096 != 0 || text_offset >= 2 << 20 {
         return Err(ImageError::Bad {
             file: file.to_string(),
             what: "arm64 Image header",
             offset: 8,
-            reason: format!("text_offset {text_offset:#x} is not a page-aligned offset below 2 MiB"),
+            reason: format!(
+                "text_offset {text_offset:#x} is not a page-aligned offset below 2 MiB"
+            ),
         });
     }
-    Ok(Arm64Header { text_offset, image_size, flags, page_size, place_anywhere: flags & 8 != 0 })
+    Ok(Arm64Header {
+        text_offset,
+        image_size,
+        flags,
+        page_size,
+        place_anywhere: flags & 8 != 0,
+    })
 }
 
 fn read_limited(
@@ -235,30 +268,46 @@ fn read_limited(
     (&mut r)
         .take(MAX_KERNEL_BYTES + 1)
         .read_to_end(&mut out)
-        .map_err(|e| ImageError::Decompress { file: file.to_string(), format, offset, message: e.to_string() })?;
+        .map_err(|e| ImageError::Decompress {
+            file: file.to_string(),
+            format,
+            offset,
+            message: e.to_string(),
+        })?;
     if out.len() as u64 > MAX_KERNEL_BYTES {
-        return Err(ImageError::TooLarge { file: file.to_string(), format, offset });
+        return Err(ImageError::TooLarge {
+            file: file.to_string(),
+            format,
+            offset,
+        });
     }
     Ok(out)
 }
 
 /// Decompresses one gzip member starting at `offset` (trailing bytes ignored).
 pub fn gunzip(file: &str, b: &[u8], offset: u64) -> Result<Vec<u8>, ImageError> {
-    let o = usize::try_from(offset).map_err(|_| truncated(file, "gzip stream", offset, 10, b.len()))?;
-    let data = b.get(o..).ok_or_else(|| truncated(file, "gzip stream", offset, 10, b.len()))?;
+    let o =
+        usize::try_from(offset).map_err(|_| truncated(file, "gzip stream", offset, 10, b.len()))?;
+    let data = b
+        .get(o..)
+        .ok_or_else(|| truncated(file, "gzip stream", offset, 10, b.len()))?;
     read_limited(file, "gzip", offset, flate2::read::GzDecoder::new(data))
 }
 
 /// Decompresses one zstd frame starting at `offset`.
 pub fn unzstd(file: &str, b: &[u8], offset: u64) -> Result<Vec<u8>, ImageError> {
-    let o = usize::try_from(offset).map_err(|_| truncated(file, "zstd stream", offset, 4, b.len()))?;
-    let data = b.get(o..).ok_or_else(|| truncated(file, "zstd stream", offset, 4, b.len()))?;
-    let dec = ruzstd::decoding::StreamingDecoder::new(data).map_err(|e| ImageError::Decompress {
-        file: file.to_string(),
-        format: "zstd",
-        offset,
-        message: e.to_string(),
-    })?;
+    let o =
+        usize::try_from(offset).map_err(|_| truncated(file, "zstd stream", offset, 4, b.len()))?;
+    let data = b
+        .get(o..)
+        .ok_or_else(|| truncated(file, "zstd stream", offset, 4, b.len()))?;
+    let dec =
+        ruzstd::decoding::StreamingDecoder::new(data).map_err(|e| ImageError::Decompress {
+            file: file.to_string(),
+            format: "zstd",
+            offset,
+            message: e.to_string(),
+        })?;
     read_limited(file, "zstd", offset, dec)
 }
 
@@ -275,14 +324,22 @@ pub struct PeSection {
 
 /// Reads the PE section table (`MZ` at 0, `e_lfanew` at 0x3c, `PE\0\0`).
 pub fn pe_sections(file: &str, b: &[u8]) -> Result<Vec<PeSection>, ImageError> {
-    let bad = |offset: u64, reason: String| ImageError::Bad { file: file.to_string(), what: "PE header", offset, reason };
+    let bad = |offset: u64, reason: String| ImageError::Bad {
+        file: file.to_string(),
+        what: "PE header",
+        offset,
+        reason,
+    };
     if get(file, b, "MS-DOS header", 0, 2)? != b"MZ" {
         return Err(bad(0, "expected \"MZ\"".into()));
     }
     let pe = u64::from(u32_le(file, b, "MS-DOS header", 0x3c)?);
     let sig = get(file, b, "PE header", pe, 24)?;
     if &sig[..4] != b"PE\0\0" {
-        return Err(bad(pe, format!("signature {:02x?}, expected \"PE\\0\\0\"", &sig[..4])));
+        return Err(bad(
+            pe,
+            format!("signature {:02x?}, expected \"PE\\0\\0\"", &sig[..4]),
+        ));
     }
     let nsec = u64::from(u16_le(file, b, "COFF header", pe + 6)?);
     let opt = u64::from(u16_le(file, b, "COFF header", pe + 20)?);
@@ -291,13 +348,21 @@ pub fn pe_sections(file: &str, b: &[u8]) -> Result<Vec<PeSection>, ImageError> {
     for i in 0..nsec {
         let s = table + i * 40;
         let raw = get(file, b, "PE section table", s, 40)?;
-        let name: String = raw[..8].iter().take_while(|&&c| c != 0).map(|&c| c as char).collect();
+        let name: String = raw[..8]
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as char)
+            .collect();
         let vsize = u64::from(u32_le(file, b, "PE section table", s + 8)?);
         let rsize = u64::from(u32_le(file, b, "PE section table", s + 16)?);
         let roff = u64::from(u32_le(file, b, "PE section table", s + 20)?);
         let size = if vsize == 0 { rsize } else { vsize.min(rsize) };
         get(file, b, "PE section data", roff, size)?;
-        out.push(PeSection { name, offset: roff, size });
+        out.push(PeSection {
+            name,
+            offset: roff,
+            size,
+        });
     }
     Ok(out)
 }
@@ -306,14 +371,28 @@ pub fn pe_sections(file: &str, b: &[u8]) -> Result<Vec<PeSection>, ImageError> {
 /// every `PT_LOAD`'s file bytes at `p_paddr - lowest p_paddr`, gaps zeroed
 /// (what `objcopy -O binary` produces).
 pub fn flatten_elf(file: &str, b: &[u8]) -> Result<Vec<u8>, ImageError> {
-    let bad = |offset: u64, reason: String| ImageError::Bad { file: file.to_string(), what: "ELF header", offset, reason };
+    let bad = |offset: u64, reason: String| ImageError::Bad {
+        file: file.to_string(),
+        what: "ELF header",
+        offset,
+        reason,
+    };
     get(file, b, "ELF header", 0, 64)?;
     if b[4] != 2 || b[5] != 1 {
-        return Err(bad(4, format!("class {} data {}, expected ELF64 little-endian (2, 1)", b[4], b[5])));
+        return Err(bad(
+            4,
+            format!(
+                "class {} data {}, expected ELF64 little-endian (2, 1)",
+                b[4], b[5]
+            ),
+        ));
     }
     let machine = u16_le(file, b, "ELF header", 18)?;
     if machine != crash_payload::elfcorehdr::EM_AARCH64 {
-        return Err(bad(18, format!("e_machine {machine}, expected 183 (EM_AARCH64)")));
+        return Err(bad(
+            18,
+            format!("e_machine {machine}, expected 183 (EM_AARCH64)"),
+        ));
     }
     let phoff = u64_le(file, b, "ELF header", 32)?;
     let phentsize = u64::from(u16_le(file, b, "ELF header", 54)?);
@@ -326,7 +405,12 @@ pub fn flatten_elf(file: &str, b: &[u8]) -> Result<Vec<u8>, ImageError> {
         let o = i
             .checked_mul(phentsize)
             .and_then(|x| x.checked_add(phoff))
-            .ok_or_else(|| bad(32, format!("e_phoff {phoff:#x} puts program header {i} past 2^64")))?;
+            .ok_or_else(|| {
+                bad(
+                    32,
+                    format!("e_phoff {phoff:#x} puts program header {i} past 2^64"),
+                )
+            })?;
         if u32_le(file, b, "ELF program header", o)? != 1 {
             continue;
         }
@@ -339,7 +423,11 @@ pub fn flatten_elf(file: &str, b: &[u8]) -> Result<Vec<u8>, ImageError> {
         get(file, b, "PT_LOAD data", off, filesz)?;
         loads.push((paddr, off, filesz, o));
     }
-    let base = loads.iter().map(|l| l.0).min().ok_or_else(|| bad(phoff, "no PT_LOAD with file data".into()))?;
+    let base = loads
+        .iter()
+        .map(|l| l.0)
+        .min()
+        .ok_or_else(|| bad(phoff, "no PT_LOAD with file data".into()))?;
     let mut end = 0u64;
     for &(paddr, _, filesz, o) in &loads {
         let e = paddr
@@ -369,7 +457,13 @@ pub fn probe(file: &str, bytes: &[u8]) -> Result<KernelImage, ImageError> {
         if b.get(ARM64_MAGIC_OFFSET..ARM64_MAGIC_OFFSET + 4) == Some(ARM64_MAGIC) {
             let header = parse_arm64_header(file, b)?;
             containers.push(Container::Image);
-            return Ok(KernelImage { containers, raw: cur.into_owned(), header, embedded_initrd, embedded_cmdline });
+            return Ok(KernelImage {
+                containers,
+                raw: cur.into_owned(),
+                header,
+                embedded_initrd,
+                embedded_cmdline,
+            });
         }
         if b.starts_with(&[0x1f, 0x8b]) {
             containers.push(Container::Gzip);
@@ -382,16 +476,32 @@ pub fn probe(file: &str, bytes: &[u8]) -> Result<KernelImage, ImageError> {
             // A flattened vmlinux must be an Image; do not unwrap further.
             let header = parse_arm64_header(file, &cur)?;
             containers.push(Container::Image);
-            return Ok(KernelImage { containers, raw: cur.into_owned(), header, embedded_initrd, embedded_cmdline });
+            return Ok(KernelImage {
+                containers,
+                raw: cur.into_owned(),
+                header,
+                embedded_initrd,
+                embedded_cmdline,
+            });
         }
         if b.len() < ARM64_HEADER_SIZE && containers.is_empty() {
-            return Err(truncated(file, "arm64 Image header", 0, ARM64_HEADER_SIZE as u64, b.len()));
+            return Err(truncated(
+                file,
+                "arm64 Image header",
+                0,
+                ARM64_HEADER_SIZE as u64,
+                b.len(),
+            ));
         }
         if b.starts_with(b"MZ") && b.get(4..8) == Some(b"zimg") {
             let off = u64::from(u32_le(file, b, "zboot header", 8)?);
             let size = u64::from(u32_le(file, b, "zboot header", 12)?);
             let comp = get(file, b, "zboot header", 24, 32)?;
-            let comp: String = comp.iter().take_while(|&&c| c != 0).map(|&c| c as char).collect();
+            let comp: String = comp
+                .iter()
+                .take_while(|&&c| c != 0)
+                .map(|&c| c as char)
+                .collect();
             // The payload must lie in the file; its trailing size word is past `size`.
             get(file, b, "zboot payload", off, size)?;
             match comp.as_str() {
@@ -408,7 +518,9 @@ pub fn probe(file: &str, bytes: &[u8]) -> Result<KernelImage, ImageError> {
                         file: file.to_string(),
                         what: "zboot header",
                         offset: 24,
-                        reason: format!("compression type {other:?}, expected \"gzip\" or \"zstd\""),
+                        reason: format!(
+                            "compression type {other:?}, expected \"gzip\" or \"zstd\""
+                        ),
                     })
                 }
             }
@@ -434,12 +546,19 @@ pub fn probe(file: &str, bytes: &[u8]) -> Result<KernelImage, ImageError> {
                 let end = raw.iter().position(|&x| x == 0).unwrap_or(raw.len());
                 embedded_cmdline = Some(String::from_utf8_lossy(&raw[..end]).trim().to_string());
             }
-            cur = b[linux.offset as usize..(linux.offset + linux.size) as usize].to_vec().into();
+            cur = b[linux.offset as usize..(linux.offset + linux.size) as usize]
+                .to_vec()
+                .into();
             continue;
         }
-        return Err(ImageError::Unknown { file: file.to_string(), first: b.iter().take(8).copied().collect() });
+        return Err(ImageError::Unknown {
+            file: file.to_string(),
+            first: b.iter().take(8).copied().collect(),
+        });
     }
-    Err(ImageError::TooDeep { file: file.to_string() })
+    Err(ImageError::TooDeep {
+        file: file.to_string(),
+    })
 }
 
 /// Test-input builders (also used by the plan tests).
@@ -518,7 +637,11 @@ pub(crate) mod build {
         let base = 0xffff_8000_0800_0000u64;
         let mut a = ProgramHeader::load(PhysAddr(base), VirtAddr(base), split as u64);
         a.p_offset = 0x1000;
-        let mut b = ProgramHeader::load(PhysAddr(base + split as u64), VirtAddr(base + split as u64), (img.len() - split) as u64);
+        let mut b = ProgramHeader::load(
+            PhysAddr(base + split as u64),
+            VirtAddr(base + split as u64),
+            (img.len() - split) as u64,
+        );
         b.p_offset = 0x1000 + split as u64 + 0x1000;
         let mut v = vec![0u8; 0x1000];
         write_headers(&mut v, EM_AARCH64, &[a, b]).unwrap();
@@ -544,7 +667,13 @@ mod tests {
         assert_eq!(k.containers, vec![Container::Image]);
         assert_eq!(
             k.header,
-            Arm64Header { text_offset: 0, image_size: 0x1a0_0000, flags: FLAGS_4K, page_size: Some(4096), place_anywhere: true }
+            Arm64Header {
+                text_offset: 0,
+                image_size: 0x1a0_0000,
+                flags: FLAGS_4K,
+                page_size: Some(4096),
+                place_anywhere: true
+            }
         );
         assert_eq!(k.raw, img);
         assert_eq!(k.header.effective_size(4096), 0x1a0_0000);
@@ -563,10 +692,18 @@ mod tests {
         let img = image(4096, 0, 0x1a0_0000, FLAGS_4K);
         assert_eq!(
             probe("vmlinuz", &img[..40]).unwrap_err(),
-            ImageError::Truncated { file: "vmlinuz".into(), what: "arm64 Image header", offset: 0, needed: 64, len: 40 }
+            ImageError::Truncated {
+                file: "vmlinuz".into(),
+                what: "arm64 Image header",
+                offset: 0,
+                needed: 64,
+                len: 40
+            }
         );
         assert_eq!(
-            parse_arm64_header("vmlinuz", &img[..60]).unwrap_err().to_string(),
+            parse_arm64_header("vmlinuz", &img[..60])
+                .unwrap_err()
+                .to_string(),
             "vmlinuz: truncated arm64 Image header: needs 64 bytes at offset 0x0, file has 60"
         );
     }
@@ -576,7 +713,10 @@ mod tests {
         let mut img = image(4096, 0, 0x1a0_0000, FLAGS_4K);
         img[0x38] ^= 0xff;
         img[0] = b'X';
-        assert!(matches!(probe("vmlinuz", &img), Err(ImageError::Unknown { .. })));
+        assert!(matches!(
+            probe("vmlinuz", &img),
+            Err(ImageError::Unknown { .. })
+        ));
         let mut img = image(4096, 0, 0x1a0_0000, FLAGS_4K);
         img[0x3b] = 0x65;
         assert_eq!(
@@ -589,9 +729,15 @@ mod tests {
     fn big_endian_and_bad_text_offset() {
         assert_eq!(
             probe("k", &image(4096, 0, 0x1000, 1)).unwrap_err(),
-            ImageError::BigEndian { file: "k".into(), flags: 1 }
+            ImageError::BigEndian {
+                file: "k".into(),
+                flags: 1
+            }
         );
-        assert!(matches!(probe("k", &image(4096, 0x123, 0x1000, 0)), Err(ImageError::Bad { offset: 8, .. })));
+        assert!(matches!(
+            probe("k", &image(4096, 0x123, 0x1000, 0)),
+            Err(ImageError::Bad { offset: 8, .. })
+        ));
     }
 
     #[test]
@@ -610,7 +756,12 @@ mod tests {
         gz[n / 2] ^= 0xff;
         gz.truncate(n - 100);
         match probe("Image.gz", &gz) {
-            Err(ImageError::Decompress { file, format: "gzip", offset: 0, .. }) => assert_eq!(file, "Image.gz"),
+            Err(ImageError::Decompress {
+                file,
+                format: "gzip",
+                offset: 0,
+                ..
+            }) => assert_eq!(file, "Image.gz"),
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -638,11 +789,22 @@ mod tests {
         );
         let mut z = zboot("zstd", &zstd(&img), 5000);
         z[0x100] ^= 0xff; // break the zstd frame magic
-        assert!(matches!(probe("v", &z), Err(ImageError::Decompress { format: "zstd", offset: 0x100, .. })));
+        assert!(matches!(
+            probe("v", &z),
+            Err(ImageError::Decompress {
+                format: "zstd",
+                offset: 0x100,
+                ..
+            })
+        ));
         let z = zboot("gzip", &gzip(&img), 5000);
         assert!(matches!(
             probe("v", &z[..0x120]),
-            Err(ImageError::Truncated { what: "zboot payload", offset: 0x100, .. })
+            Err(ImageError::Truncated {
+                what: "zboot payload",
+                offset: 0x100,
+                ..
+            })
         ));
     }
 
@@ -651,14 +813,28 @@ mod tests {
         let img = image(8192, 0, 0x20_0000, FLAGS_4K);
         let gz = gzip(&img);
         let z = zboot("gzip", &gz, img.len() as u32);
-        let uki = pe(&[(".osrel", b"ID=debian\n"), (".cmdline", b"console=ttyAMA0 quiet\0"), (".linux", &z), (".initrd", b"070701fake")]);
+        let uki = pe(&[
+            (".osrel", b"ID=debian\n"),
+            (".cmdline", b"console=ttyAMA0 quiet\0"),
+            (".linux", &z),
+            (".initrd", b"070701fake"),
+        ]);
         let k = probe("linux.efi", &uki).unwrap();
-        assert_eq!(k.containers, vec![Container::Uki, Container::ZbootGzip, Container::Image]);
+        assert_eq!(
+            k.containers,
+            vec![Container::Uki, Container::ZbootGzip, Container::Image]
+        );
         assert_eq!(k.raw, img);
         assert_eq!(k.embedded_initrd.as_deref(), Some(&b"070701fake"[..]));
         assert_eq!(k.embedded_cmdline.as_deref(), Some("console=ttyAMA0 quiet"));
         let not_uki = pe(&[(".text", b"code")]);
-        assert!(matches!(probe("x.efi", &not_uki), Err(ImageError::Bad { what: "PE section table", .. })));
+        assert!(matches!(
+            probe("x.efi", &not_uki),
+            Err(ImageError::Bad {
+                what: "PE section table",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -34,7 +34,10 @@ impl PhysRange {
     /// `[start, start + size)`, or `None` for an empty or overflowing range.
     pub fn from_start_size(start: PhysAddr, size: u64) -> Option<Self> {
         let last = start.get().checked_add(size.checked_sub(1)?)?;
-        Some(PhysRange { start, last: PhysAddr(last) })
+        Some(PhysRange {
+            start,
+            last: PhysAddr(last),
+        })
     }
 
     /// Bytes covered; `None` only for the whole 64-bit space.
@@ -110,22 +113,37 @@ impl Iomem {
             if raw.trim().is_empty() || raw.starts_with('#') {
                 continue;
             }
-            let bad = |reason| IomemError::BadLine { line, text: raw.to_string(), reason };
+            let bad = |reason| IomemError::BadLine {
+                line,
+                text: raw.to_string(),
+                reason,
+            };
             let indent = raw.len() - raw.trim_start_matches(' ').len();
             if indent % 2 != 0 {
                 return Err(bad("indent is not a multiple of two spaces"));
             }
             let depth = indent / 2;
             let body = &raw[indent..];
-            let (range, name) = body.split_once(" : ").ok_or_else(|| bad("expected `<start>-<end> : <name>`"))?;
-            let (s, e) = range.split_once('-').ok_or_else(|| bad("expected `<start>-<end>`"))?;
+            let (range, name) = body
+                .split_once(" : ")
+                .ok_or_else(|| bad("expected `<start>-<end> : <name>`"))?;
+            let (s, e) = range
+                .split_once('-')
+                .ok_or_else(|| bad("expected `<start>-<end>`"))?;
             let start = u64::from_str_radix(s.trim(), 16).map_err(|_| bad("start is not hex"))?;
             let last = u64::from_str_radix(e.trim(), 16).map_err(|_| bad("end is not hex"))?;
             if last < start {
                 return Err(bad("end is below start"));
             }
-            if let Some(parent) = entries.iter().rev().find(|p: &&IomemEntry| p.depth + 1 == depth) {
-                let r = PhysRange { start: PhysAddr(start), last: PhysAddr(last) };
+            if let Some(parent) = entries
+                .iter()
+                .rev()
+                .find(|p: &&IomemEntry| p.depth + 1 == depth)
+            {
+                let r = PhysRange {
+                    start: PhysAddr(start),
+                    last: PhysAddr(last),
+                };
                 if !(parent.range.contains_range(&r) || (start == 0 && last == 0)) {
                     return Err(bad("range lies outside its parent"));
                 }
@@ -134,11 +152,18 @@ impl Iomem {
             }
             entries.push(IomemEntry {
                 depth,
-                range: PhysRange { start: PhysAddr(start), last: PhysAddr(last) },
+                range: PhysRange {
+                    start: PhysAddr(start),
+                    last: PhysAddr(last),
+                },
                 name: name.trim_end().to_string(),
             });
         }
-        if !entries.is_empty() && entries.iter().all(|e| e.range.start.get() == 0 && e.range.last.get() == 0) {
+        if !entries.is_empty()
+            && entries
+                .iter()
+                .all(|e| e.range.start.get() == 0 && e.range.last.get() == 0)
+        {
             return Err(IomemError::Hidden);
         }
         Ok(Iomem { entries })
@@ -146,7 +171,11 @@ impl Iomem {
 
     /// Every range with exactly this name, at any depth, in file order.
     pub fn named(&self, name: &str) -> Vec<PhysRange> {
-        self.entries.iter().filter(|e| e.name == name).map(|e| e.range).collect()
+        self.entries
+            .iter()
+            .filter(|e| e.name == name)
+            .map(|e| e.range)
+            .collect()
     }
 
     /// `System RAM` ranges, sorted.
@@ -186,10 +215,16 @@ pub fn subtract(ranges: &[PhysRange], holes: &[PhysRange]) -> Vec<PhysRange> {
             }
             if r.start < h.start {
                 // h.start > r.start >= 0, so h.start - 1 does not underflow.
-                next.push(PhysRange { start: r.start, last: PhysAddr(h.start.get() - 1) });
+                next.push(PhysRange {
+                    start: r.start,
+                    last: PhysAddr(h.start.get() - 1),
+                });
             }
             if h.last < r.last {
-                next.push(PhysRange { start: PhysAddr(h.last.get() + 1), last: r.last });
+                next.push(PhysRange {
+                    start: PhysAddr(h.last.get() + 1),
+                    last: r.last,
+                });
             }
         }
         out = next;
@@ -215,7 +250,10 @@ mod tests {
 ";
 
     fn r(s: u64, l: u64) -> PhysRange {
-        PhysRange { start: PhysAddr(s), last: PhysAddr(l) }
+        PhysRange {
+            start: PhysAddr(s),
+            last: PhysAddr(l),
+        }
     }
 
     #[test]
@@ -250,19 +288,32 @@ mod tests {
         );
         assert!(matches!(
             Iomem::parse("40000000-3fffffff : System RAM\n"),
-            Err(IomemError::BadLine { reason: "end is below start", .. })
+            Err(IomemError::BadLine {
+                reason: "end is below start",
+                ..
+            })
         ));
         assert!(matches!(
             Iomem::parse("  40000000-4fffffff : Kernel code\n"),
-            Err(IomemError::BadLine { reason: "nested line without a parent", .. })
+            Err(IomemError::BadLine {
+                reason: "nested line without a parent",
+                ..
+            })
         ));
         assert!(matches!(
             Iomem::parse("40000000-4fffffff : System RAM\n  50000000-50000fff : Kernel code\n"),
-            Err(IomemError::BadLine { line: 2, reason: "range lies outside its parent", .. })
+            Err(IomemError::BadLine {
+                line: 2,
+                reason: "range lies outside its parent",
+                ..
+            })
         ));
         assert!(matches!(
             Iomem::parse("4000zz00-4fffffff : System RAM\n"),
-            Err(IomemError::BadLine { reason: "start is not hex", .. })
+            Err(IomemError::BadLine {
+                reason: "start is not hex",
+                ..
+            })
         ));
     }
 
@@ -276,7 +327,10 @@ mod tests {
         );
         // A hole covering a whole range removes it; one at the edge trims it.
         assert_eq!(subtract(&ram, &[r(0x3000_0000, 0xc000_0000)]), vec![]);
-        assert_eq!(subtract(&ram, &[r(0x4000_0000, 0x4000_0fff)]), vec![r(0x4000_1000, 0xbfff_ffff)]);
+        assert_eq!(
+            subtract(&ram, &[r(0x4000_0000, 0x4000_0fff)]),
+            vec![r(0x4000_1000, 0xbfff_ffff)]
+        );
     }
 
     #[test]
@@ -285,6 +339,9 @@ mod tests {
         assert_eq!(r(0, u64::MAX).end(), None);
         assert_eq!(PhysRange::from_start_size(PhysAddr(0x1000), 0), None);
         assert_eq!(PhysRange::from_start_size(PhysAddr(u64::MAX), 2), None);
-        assert_eq!(PhysRange::from_start_size(PhysAddr(0x1000), 0x1000), Some(r(0x1000, 0x1fff)));
+        assert_eq!(
+            PhysRange::from_start_size(PhysAddr(0x1000), 0x1000),
+            Some(r(0x1000, 0x1fff))
+        );
     }
 }

@@ -12,6 +12,8 @@ use kexec_rs::sys::linux::LinuxSys;
 use kexec_rs::sys::KexecSys;
 use kexec_rs::{act, cmdline, hex};
 
+mod kdump_cmd;
+
 /// Load a kernel (or a crash kernel) to boot later with kexec.
 #[derive(Debug, Parser)]
 #[command(name = "kexec-rs", version, args_conflicts_with_subcommands = true)]
@@ -84,6 +86,8 @@ enum Cmd {
         #[arg(long, value_name = "DIR")]
         sysroot: Option<PathBuf>,
     },
+    /// The kdump service: start, stop, status, estimate, test, save (see kdump.toml(5)).
+    Kdump(kdump_cmd::KdumpArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +98,9 @@ enum Method {
 }
 
 fn source(sysroot: &Option<PathBuf>) -> FsSource {
-    sysroot.as_ref().map_or_else(FsSource::live, FsSource::under)
+    sysroot
+        .as_ref()
+        .map_or_else(FsSource::live, FsSource::under)
 }
 
 fn read_file(p: &Path, what: &str) -> Result<Vec<u8>> {
@@ -106,10 +112,17 @@ fn seeds() -> Result<Seeds> {
     let mut rng = [0u8; RNG_SEED_SIZE];
     getrandom::fill(&mut k).map_err(|e| anyhow::anyhow!("getrandom: {e}"))?;
     getrandom::fill(&mut rng).map_err(|e| anyhow::anyhow!("getrandom: {e}"))?;
-    Ok(Seeds { kaslr: u64::from_le_bytes(k), rng })
+    Ok(Seeds {
+        kaslr: u64::from_le_bytes(k),
+        rng,
+    })
 }
 
 fn main() -> ExitCode {
+    if kdump_cmd::is_capture_init() {
+        let args = kdump_cmd::KdumpArgs::capture_init();
+        return kdump_cmd::save(&args, true);
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -121,13 +134,31 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
-    if let Some(Cmd::Status { normal, json, sysroot }) = &cli.cmd {
+    if let Some(Cmd::Kdump(a)) = cli.cmd {
+        return kdump_cmd::run(a);
+    }
+    if let Some(Cmd::Status {
+        normal,
+        json,
+        sysroot,
+    }) = &cli.cmd
+    {
         let st = read_status(&source(sysroot))?;
         if *json {
             println!("{}", serde_json::to_string_pretty(&st)?);
         } else {
-            println!("kexec kernel: {}", if st.loaded { "loaded" } else { "not loaded" });
-            println!("crash kernel: {}", if st.crash_loaded { "loaded" } else { "not loaded" });
+            println!(
+                "kexec kernel: {}",
+                if st.loaded { "loaded" } else { "not loaded" }
+            );
+            println!(
+                "crash kernel: {}",
+                if st.crash_loaded {
+                    "loaded"
+                } else {
+                    "not loaded"
+                }
+            );
             if let Some(n) = st.crash_size {
                 println!("crash reservation: {n} bytes ({} MiB)", n >> 20);
             }
@@ -136,10 +167,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
         return Ok(ExitCode::from(if yes { 0 } else { 3 }));
     }
     let src = source(&cli.sysroot);
-    let kind = if cli.load { LoadKind::Normal } else { LoadKind::Crash };
+    let kind = if cli.load {
+        LoadKind::Normal
+    } else {
+        LoadKind::Crash
+    };
     if cli.status {
         let st = read_status(&src)?;
-        let yes = if kind == LoadKind::Normal { st.loaded } else { st.crash_loaded };
+        let yes = if kind == LoadKind::Normal {
+            st.loaded
+        } else {
+            st.crash_loaded
+        };
         return Ok(ExitCode::from(u8::from(yes)));
     }
     let method = if cli.file_syscall {
@@ -161,11 +200,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
     if cli.unload {
         if cli.dry_run {
-            println!("would unload the {} kernel", if cli.load_panic { "crash" } else { "kexec" });
+            println!(
+                "would unload the {} kernel",
+                if cli.load_panic { "crash" } else { "kexec" }
+            );
             return Ok(ExitCode::SUCCESS);
         }
-        let kind = if cli.load_panic { LoadKind::Crash } else { LoadKind::Normal };
-        act::unload(&mut sys, kind, method == Method::File, host, lockdown_mode(&src))?;
+        let kind = if cli.load_panic {
+            LoadKind::Crash
+        } else {
+            LoadKind::Normal
+        };
+        act::unload(
+            &mut sys,
+            kind,
+            method == Method::File,
+            host,
+            lockdown_mode(&src),
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     if !(cli.load || cli.load_panic) {
@@ -184,9 +236,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Some(p) => Some((p.display().to_string(), read_file(p, "DTB")?)),
         None => None,
     };
-    let need = if kind == LoadKind::Crash { Need::Crash } else { Need::Normal };
-    let proc_cmdline = if cli.reuse_cmdline { Some(read_proc_cmdline(&src)?) } else { None };
-    let reused = proc_cmdline.as_deref().map(|c| cmdline::reuse(c, kind == LoadKind::Crash));
+    let need = if kind == LoadKind::Crash {
+        Need::Crash
+    } else {
+        Need::Normal
+    };
+    let proc_cmdline = if cli.reuse_cmdline {
+        Some(read_proc_cmdline(&src)?)
+    } else {
+        None
+    };
+    let reused = proc_cmdline
+        .as_deref()
+        .map(|c| cmdline::reuse(c, kind == LoadKind::Crash));
     let mut line = cmdline::build(reused.as_deref(), cli.append.as_deref());
     if line.is_empty() {
         if let Some(c) = &kernel.embedded_cmdline {
@@ -209,7 +271,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             None
         } else {
-            Some(act::load_file(&mut sys, kind, &kernel.raw, initrd.as_deref(), &line, lockdown_mode(&src)))
+            Some(act::load_file(
+                &mut sys,
+                kind,
+                &kernel.raw,
+                initrd.as_deref(),
+                &line,
+                lockdown_mode(&src),
+            ))
         };
         match r {
             Some(Ok(())) => return Ok(ExitCode::SUCCESS),
@@ -221,8 +290,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
     }
 
-    let facts = gather(&src, need, dtb.as_ref().map(|(n, b)| (n.as_str(), b.clone())))?;
-    let req = LoadRequest { kind, kernel: &kernel, initrd: initrd.as_deref(), cmdline: &line, seeds: seeds()? };
+    let facts = gather(
+        &src,
+        need,
+        dtb.as_ref().map(|(n, b)| (n.as_str(), b.clone())),
+    )?;
+    let req = LoadRequest {
+        kind,
+        kernel: &kernel,
+        initrd: initrd.as_deref(),
+        cmdline: &line,
+        seeds: seeds()?,
+    };
     let purgatory = kexec_rs::purgatory::default_purgatory().map_err(anyhow::Error::msg)?;
     let plan = plan_kexec_load(&facts, &req, purgatory.as_ref())?;
     if cli.dry_run {
@@ -237,7 +316,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    act::load_plan(&mut sys as &mut dyn KexecSys, &plan, host, lockdown_mode(&src))?;
+    act::load_plan(
+        &mut sys as &mut dyn KexecSys,
+        &plan,
+        host,
+        lockdown_mode(&src),
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -251,12 +335,19 @@ fn emit(text: &str) -> Result<()> {
 }
 
 fn read_proc_cmdline(src: &dyn HostSource) -> Result<String> {
-    let b = src.read(kexec_rs::source::PROC_CMDLINE, 1 << 16).context("reading /proc/cmdline for --reuse-cmdline")?;
+    let b = src
+        .read(kexec_rs::source::PROC_CMDLINE, 1 << 16)
+        .context("reading /proc/cmdline for --reuse-cmdline")?;
     Ok(String::from_utf8_lossy(&b).into_owned())
 }
 
 /// What `kexec_file_load` would be given, as JSON.
-fn file_plan_value(kind: LoadKind, k: &KernelImage, initrd: Option<&[u8]>, line: &str) -> serde_json::Value {
+fn file_plan_value(
+    kind: LoadKind,
+    k: &KernelImage,
+    initrd: Option<&[u8]>,
+    line: &str,
+) -> serde_json::Value {
     use sha2::Digest;
     serde_json::json!({
         "syscall": "kexec_file_load",
@@ -270,10 +361,19 @@ fn file_plan_value(kind: LoadKind, k: &KernelImage, initrd: Option<&[u8]>, line:
     })
 }
 
-fn print_file_plan(cli: &Cli, kind: LoadKind, k: &KernelImage, initrd: Option<&[u8]>, line: &str) -> Result<()> {
+fn print_file_plan(
+    cli: &Cli,
+    kind: LoadKind,
+    k: &KernelImage,
+    initrd: Option<&[u8]>,
+    line: &str,
+) -> Result<()> {
     use sha2::Digest;
     if cli.json {
-        emit(&format!("{}\n", serde_json::to_string_pretty(&file_plan_value(kind, k, initrd, line))?))?;
+        emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&file_plan_value(kind, k, initrd, line))?
+        ))?;
     } else {
         let ksha = hex(&sha2::Sha256::digest(&k.raw));
         let isha = initrd.map(|i| hex(&sha2::Sha256::digest(i)));

@@ -21,7 +21,7 @@
 
 use crash_payload::cpumap::{self, CpuEntry, CPU_ONLINE, CPU_PRESENT};
 use crash_payload::elfcorehdr::{self, ElfCoreHdrError, ProgramHeader, EM_AARCH64};
-use crash_payload::note::{NHDR_SIZE, note_size};
+use crash_payload::note::{note_size, NHDR_SIZE};
 use crash_payload::{PhysAddr, VirtAddr};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -228,10 +228,24 @@ fn align_up(v: u64, a: u64) -> Option<u64> {
     Some(v.checked_add(a - 1)? & !(a - 1))
 }
 
-fn segment(purpose: Purpose, mem: PhysAddr, bytes: Vec<u8>, memsz: u64, page: u64) -> Result<Segment, PlanError> {
-    let memsz = align_up(memsz.max(bytes.len() as u64), page).ok_or(PlanError::Overflow("segment size"))?;
+fn segment(
+    purpose: Purpose,
+    mem: PhysAddr,
+    bytes: Vec<u8>,
+    memsz: u64,
+    page: u64,
+) -> Result<Segment, PlanError> {
+    let memsz =
+        align_up(memsz.max(bytes.len() as u64), page).ok_or(PlanError::Overflow("segment size"))?;
     let sha256: [u8; 32] = Sha256::digest(&bytes).into();
-    Ok(Segment { purpose, mem, memsz, bytes_len: bytes.len() as u64, sha256, bytes })
+    Ok(Segment {
+        purpose,
+        mem,
+        memsz,
+        bytes_len: bytes.len() as u64,
+        sha256,
+        bytes,
+    })
 }
 
 /// Bytes of the elfcorehdr segment for `ncpus` CPUs and `nram` RAM ranges:
@@ -245,16 +259,30 @@ pub fn elfcorehdr_len(ncpus: usize, nram: usize) -> Option<(usize, usize, usize)
 }
 
 /// Builds the elfcorehdr bytes for a segment at `at`.
-pub fn build_elfcorehdr(facts: &HostFacts, crash: &[PhysRange], at: PhysAddr) -> Result<Vec<u8>, PlanError> {
-    let layout = facts.layout.ok_or(PlanError::Missing("VMCOREINFO layout (from /proc/kcore) is required for a crash load"))?;
-    let vmci = facts.vmcoreinfo.ok_or(PlanError::Missing("/sys/kernel/vmcoreinfo is required for a crash load"))?;
+pub fn build_elfcorehdr(
+    facts: &HostFacts,
+    crash: &[PhysRange],
+    at: PhysAddr,
+) -> Result<Vec<u8>, PlanError> {
+    let layout = facts.layout.ok_or(PlanError::Missing(
+        "VMCOREINFO layout (from /proc/kcore) is required for a crash load",
+    ))?;
+    let vmci = facts.vmcoreinfo.ok_or(PlanError::Missing(
+        "/sys/kernel/vmcoreinfo is required for a crash load",
+    ))?;
     if facts.cpus.is_empty() {
-        return Err(PlanError::Missing("no possible CPUs with crash_notes in /sys/devices/system/cpu"));
+        return Err(PlanError::Missing(
+            "no possible CPUs with crash_notes in /sys/devices/system/cpu",
+        ));
     }
-    let code = facts.iomem.kernel_code().ok_or(PlanError::Missing("no \"Kernel code\" range in /proc/iomem"))?;
+    let code = facts.iomem.kernel_code().ok_or(PlanError::Missing(
+        "no \"Kernel code\" range in /proc/iomem",
+    ))?;
     let data_last = facts.iomem.kernel_data().map_or(code.last, |d| d.last);
     if data_last < code.last {
-        return Err(PlanError::Inconsistent(format!("\"Kernel data\" ends at {data_last:#x}, before \"Kernel code\" {code}")));
+        return Err(PlanError::Inconsistent(format!(
+            "\"Kernel data\" ends at {data_last:#x}, before \"Kernel code\" {code}"
+        )));
     }
     let text_vaddr = layout.phys_to_kimage(code.start).ok_or_else(|| {
         PlanError::Inconsistent(format!(
@@ -273,17 +301,27 @@ pub fn build_elfcorehdr(facts: &HostFacts, crash: &[PhysRange], at: PhysAddr) ->
         }
     }
     let ram = subtract(&facts.iomem.system_ram(), crash);
-    let (note_off, note_len, total) = elfcorehdr_len(facts.cpus.len(), ram.len()).ok_or(PlanError::Overflow("elfcorehdr"))?;
-    let note_paddr = at.checked_add(note_off as u64).ok_or(PlanError::Overflow("elfcorehdr"))?;
+    let (note_off, note_len, total) =
+        elfcorehdr_len(facts.cpus.len(), ram.len()).ok_or(PlanError::Overflow("elfcorehdr"))?;
+    let note_paddr = at
+        .checked_add(note_off as u64)
+        .ok_or(PlanError::Overflow("elfcorehdr"))?;
 
     let mut ph = Vec::with_capacity(facts.cpus.len() + ram.len() + 3);
     for c in &facts.cpus {
         ph.push(ProgramHeader::note(c.crash_notes, c.crash_notes_size));
     }
     ph.push(ProgramHeader::note(vmci.paddr, vmci.size));
-    ph.push(ProgramHeader::note(note_paddr, (note_len + NHDR_SIZE) as u64));
+    ph.push(ProgramHeader::note(
+        note_paddr,
+        (note_len + NHDR_SIZE) as u64,
+    ));
     let text_size = data_last.get() - code.start.get() + 1;
-    ph.push(ProgramHeader::load(code.start, VirtAddr(text_vaddr), text_size));
+    ph.push(ProgramHeader::load(
+        code.start,
+        VirtAddr(text_vaddr),
+        text_size,
+    ));
     for r in &ram {
         let v = layout.phys_to_linear(r.start).ok_or(PlanError::LinearMap {
             paddr: r.start.get(),
@@ -307,8 +345,12 @@ pub fn build_elfcorehdr(facts: &HostFacts, crash: &[PhysRange], at: PhysAddr) ->
         })
         .collect();
     let mut scratch = vec![0u8; cpumap::desc_size(entries.len())];
-    cpumap::write_note(&mut out[note_off..note_off + note_len], &entries, &mut scratch)
-        .map_err(|e| PlanError::Inconsistent(format!("CPU-map note: {e}")))?;
+    cpumap::write_note(
+        &mut out[note_off..note_off + note_len],
+        &entries,
+        &mut scratch,
+    )
+    .map_err(|e| PlanError::Inconsistent(format!("CPU-map note: {e}")))?;
     // The zero header after the note is already zero.
     Ok(out)
 }
@@ -354,13 +396,21 @@ pub fn edit_dtb(base: &[u8], e: &ChosenEdits) -> Result<Vec<u8>, PlanError> {
                     out.extend(a);
                     out.extend(s);
                 }
-                _ => return Err(PlanError::Dtb(format!("range {r} does not fit in #address-cells={ac} #size-cells={sc}"))),
+                _ => {
+                    return Err(PlanError::Dtb(format!(
+                        "range {r} does not fit in #address-cells={ac} #size-cells={sc}"
+                    )))
+                }
             }
         }
         Ok(out)
     };
     let elfcorehdr = e.elfcorehdr.map(|r| reg(&[r])).transpose()?;
-    let usable = if e.usable.is_empty() { None } else { Some(reg(&e.usable)?) };
+    let usable = if e.usable.is_empty() {
+        None
+    } else {
+        Some(reg(&e.usable)?)
+    };
     let chosen = f.node_mut_or_create("/chosen");
     for p in STALE_CHOSEN {
         chosen.remove_prop(p);
@@ -369,7 +419,10 @@ pub fn edit_dtb(base: &[u8], e: &ChosenEdits) -> Result<Vec<u8>, PlanError> {
         chosen.set_prop("bootargs", str_value(&e.bootargs));
     }
     if let Some((start, len)) = e.initrd {
-        let end = start.get().checked_add(len).ok_or(PlanError::Overflow("initrd"))?;
+        let end = start
+            .get()
+            .checked_add(len)
+            .ok_or(PlanError::Overflow("initrd"))?;
         chosen.set_prop("linux,initrd-start", start.get().to_be_bytes().to_vec());
         chosen.set_prop("linux,initrd-end", end.to_be_bytes().to_vec());
     }
@@ -383,7 +436,10 @@ pub fn edit_dtb(base: &[u8], e: &ChosenEdits) -> Result<Vec<u8>, PlanError> {
     chosen.set_prop("rng-seed", e.seeds.rng.to_vec());
     let out = f.to_bytes();
     if out.len() > MAX_DTB_SIZE {
-        return Err(PlanError::Dtb(format!("edited DTB is {} bytes, the arm64 boot protocol allows {MAX_DTB_SIZE}", out.len())));
+        return Err(PlanError::Dtb(format!(
+            "edited DTB is {} bytes, the arm64 boot protocol allows {MAX_DTB_SIZE}",
+            out.len()
+        )));
     }
     Ok(out)
 }
@@ -400,7 +456,11 @@ fn crash_window(ranges: &[PhysRange]) -> Result<PhysRange, PlanError> {
 }
 
 /// Places the segments for `kexec_load` and builds every byte.
-pub fn plan_kexec_load(facts: &HostFacts, req: &LoadRequest<'_>, purgatory: &dyn Purgatory) -> Result<Plan, PlanError> {
+pub fn plan_kexec_load(
+    facts: &HostFacts,
+    req: &LoadRequest<'_>,
+    purgatory: &dyn Purgatory,
+) -> Result<Plan, PlanError> {
     // The running kernel's page size governs segment alignment.
     let page = facts.layout.map_or(4096, |l| l.page_size).max(4096);
     let crash = facts.iomem.crash_kernel();
@@ -412,7 +472,10 @@ pub fn plan_kexec_load(facts: &HostFacts, req: &LoadRequest<'_>, purgatory: &dyn
     let elf_len = match req.kind {
         LoadKind::Crash => {
             let ram = subtract(&facts.iomem.system_ram(), &crash);
-            Some(elfcorehdr_len(facts.cpus.len(), ram.len()).ok_or(PlanError::Overflow("elfcorehdr"))?)
+            Some(
+                elfcorehdr_len(facts.cpus.len(), ram.len())
+                    .ok_or(PlanError::Overflow("elfcorehdr"))?,
+            )
         }
         LoadKind::Normal => None,
     };
@@ -430,7 +493,8 @@ pub fn plan_kexec_load(facts: &HostFacts, req: &LoadRequest<'_>, purgatory: &dyn
                 .into_iter()
                 .find(|r| {
                     let base = align_up(r.start.get(), KERNEL_ALIGN).unwrap_or(u64::MAX);
-                    base.checked_add(rough).is_some_and(|e| e <= r.last.get().saturating_add(1))
+                    base.checked_add(rough)
+                        .is_some_and(|e| e <= r.last.get().saturating_add(1))
                 })
                 .ok_or(PlanError::NoRoom { needed: rough })?
         }
@@ -438,28 +502,56 @@ pub fn plan_kexec_load(facts: &HostFacts, req: &LoadRequest<'_>, purgatory: &dyn
 
     let mut segs: Vec<Segment> = Vec::new();
     let base = align_up(window.start.get(), KERNEL_ALIGN).ok_or(PlanError::Overflow("kernel"))?;
-    let kernel_mem = PhysAddr(base.checked_add(hdr.text_offset).ok_or(PlanError::Overflow("kernel"))?);
-    segs.push(segment(Purpose::Kernel, kernel_mem, req.kernel.raw.clone(), kernel_memsz, page)?);
+    let kernel_mem = PhysAddr(
+        base.checked_add(hdr.text_offset)
+            .ok_or(PlanError::Overflow("kernel"))?,
+    );
+    segs.push(segment(
+        Purpose::Kernel,
+        kernel_mem,
+        req.kernel.raw.clone(),
+        kernel_memsz,
+        page,
+    )?);
     let next = |segs: &[Segment], what: &'static str| -> Result<PhysAddr, PlanError> {
         let last = segs.last().ok_or(PlanError::Overflow(what))?;
-        let end = last.mem.get().checked_add(last.memsz).ok_or(PlanError::Overflow(what))?;
-        Ok(PhysAddr(align_up(end, page).ok_or(PlanError::Overflow(what))?))
+        let end = last
+            .mem
+            .get()
+            .checked_add(last.memsz)
+            .ok_or(PlanError::Overflow(what))?;
+        Ok(PhysAddr(
+            align_up(end, page).ok_or(PlanError::Overflow(what))?,
+        ))
     };
     let mut initrd_at = None;
     if let Some(i) = req.initrd {
         let at = next(&segs, "initrd")?;
         initrd_at = Some((at, i.len() as u64));
-        segs.push(segment(Purpose::Initrd, at, i.to_vec(), i.len() as u64, page)?);
+        segs.push(segment(
+            Purpose::Initrd,
+            at,
+            i.to_vec(),
+            i.len() as u64,
+            page,
+        )?);
     }
     let mut elfcorehdr = None;
     if let Some((_, _, len)) = elf_len {
         let at = next(&segs, "elfcorehdr")?;
         let bytes = build_elfcorehdr(facts, &crash, at)?;
         debug_assert_eq!(bytes.len(), len);
-        elfcorehdr = Some(PhysRange::from_start_size(at, bytes.len() as u64).ok_or(PlanError::Overflow("elfcorehdr"))?);
+        elfcorehdr = Some(
+            PhysRange::from_start_size(at, bytes.len() as u64)
+                .ok_or(PlanError::Overflow("elfcorehdr"))?,
+        );
         segs.push(segment(Purpose::ElfCoreHdr, at, bytes, len as u64, page)?);
     }
-    let usable = if req.kind == LoadKind::Crash { crash.clone() } else { Vec::new() };
+    let usable = if req.kind == LoadKind::Crash {
+        crash.clone()
+    } else {
+        Vec::new()
+    };
     let edits = ChosenEdits {
         bootargs: req.cmdline.to_string(),
         initrd: initrd_at,
@@ -476,18 +568,31 @@ pub fn plan_kexec_load(facts: &HostFacts, req: &LoadRequest<'_>, purgatory: &dyn
     let handoff = Handoff {
         kernel_entry: kernel_mem,
         dtb: dtb_at,
-        digests: segs.iter().map(|s| (s.mem, s.bytes_len, s.sha256)).collect(),
+        digests: segs
+            .iter()
+            .map(|s| (s.mem, s.bytes_len, s.sha256))
+            .collect(),
         console: crate::purgatory::pl011_console(&facts.fdt),
     };
-    let p = purgatory.build(purg_at, &handoff).map_err(PlanError::Purgatory)?;
-    let entry = purg_at.checked_add(p.entry_offset).ok_or(PlanError::Overflow("purgatory"))?;
+    let p = purgatory
+        .build(purg_at, &handoff)
+        .map_err(PlanError::Purgatory)?;
+    let entry = purg_at
+        .checked_add(p.entry_offset)
+        .ok_or(PlanError::Overflow("purgatory"))?;
     let slot = purgatory.slot_size().max(p.bytes.len() as u64);
     segs.push(segment(Purpose::Purgatory, purg_at, p.bytes, slot, page)?);
 
     let last = segs.last().ok_or(PlanError::Overflow("purgatory"))?;
-    let end = last.mem.get().checked_add(last.memsz).ok_or(PlanError::Overflow("purgatory"))?;
+    let end = last
+        .mem
+        .get()
+        .checked_add(last.memsz)
+        .ok_or(PlanError::Overflow("purgatory"))?;
     let control = if req.kind == LoadKind::Crash { page } else { 0 };
-    let needed = (end - window.start.get()).checked_add(control).ok_or(PlanError::Overflow("plan"))?;
+    let needed = (end - window.start.get())
+        .checked_add(control)
+        .ok_or(PlanError::Overflow("plan"))?;
     let available = window.size().unwrap_or(u64::MAX);
     if needed > available {
         return match req.kind {
@@ -528,8 +633,17 @@ pub fn render(plan: &Plan) -> String {
         LoadKind::Crash => "crash (kexec_load, KEXEC_ON_CRASH)",
         LoadKind::Normal => "normal (kexec_load)",
     };
-    let _ = writeln!(s, "plan: {kind}, {} segments in {}", plan.segments.len(), plan.window);
-    let _ = writeln!(s, "{:<11} {:>18} {:>12} {:>12}  sha256", "segment", "mem", "memsz", "bufsz");
+    let _ = writeln!(
+        s,
+        "plan: {kind}, {} segments in {}",
+        plan.segments.len(),
+        plan.window
+    );
+    let _ = writeln!(
+        s,
+        "{:<11} {:>18} {:>12} {:>12}  sha256",
+        "segment", "mem", "memsz", "bufsz"
+    );
     for g in &plan.segments {
         let name = match g.purpose {
             Purpose::Kernel => "kernel",
@@ -538,9 +652,23 @@ pub fn render(plan: &Plan) -> String {
             Purpose::Dtb => "dtb",
             Purpose::Purgatory => "purgatory",
         };
-        let _ = writeln!(s, "{name:<11} {:>#18x} {:>#12x} {:>12}  {}", g.mem.get(), g.memsz, g.bytes_len, crate::hex(&g.sha256));
+        let _ = writeln!(
+            s,
+            "{name:<11} {:>#18x} {:>#12x} {:>12}  {}",
+            g.mem.get(),
+            g.memsz,
+            g.bytes_len,
+            crate::hex(&g.sha256)
+        );
     }
-    let _ = writeln!(s, "entry {:#x} (purgatory: {}), kernel {:#x}, dtb {:#x}", plan.entry.get(), plan.purgatory, plan.kernel_entry.get(), plan.dtb.get());
+    let _ = writeln!(
+        s,
+        "entry {:#x} (purgatory: {}), kernel {:#x}, dtb {:#x}",
+        plan.entry.get(),
+        plan.purgatory,
+        plan.kernel_entry.get(),
+        plan.dtb.get()
+    );
     if let Some(e) = plan.elfcorehdr {
         let _ = writeln!(s, "linux,elfcorehdr {e}");
     }

@@ -99,12 +99,23 @@ impl Purgatory for Trampoline {
     }
     fn build(&self, _at: PhysAddr, h: &Handoff) -> Result<PurgatoryImage, String> {
         let mut b = Vec::with_capacity(TRAMPOLINE_SIZE);
-        for w in [LDR_X0_DTB, LDR_X4_ENTRY, MOV_X1_XZR, MOV_X2_XZR, MOV_X3_XZR, BR_X4] {
+        for w in [
+            LDR_X0_DTB,
+            LDR_X4_ENTRY,
+            MOV_X1_XZR,
+            MOV_X2_XZR,
+            MOV_X3_XZR,
+            BR_X4,
+        ] {
             b.extend_from_slice(&w.to_le_bytes());
         }
         b.extend_from_slice(&h.dtb.get().to_le_bytes());
         b.extend_from_slice(&h.kernel_entry.get().to_le_bytes());
-        Ok(PurgatoryImage { bytes: b, entry_offset: 0, verifies: false })
+        Ok(PurgatoryImage {
+            bytes: b,
+            entry_offset: 0,
+            verifies: false,
+        })
     }
 }
 
@@ -124,13 +135,21 @@ impl RustPurgatory {
     /// From the loadable bytes (the file part of the image, header first).
     pub fn from_image(bytes: &[u8]) -> Result<RustPurgatory, String> {
         let header = purgatory::layout::Header::parse(bytes).map_err(|e| e.to_string())?;
-        Ok(RustPurgatory { image: bytes.to_vec(), header, flags: 0 })
+        Ok(RustPurgatory {
+            image: bytes.to_vec(),
+            header,
+            flags: 0,
+        })
     }
 
     /// From the linked ELF (`target/aarch64-unknown-none-softfloat/release/purgatory`).
     pub fn from_elf(elf: &[u8]) -> Result<RustPurgatory, String> {
         let (bytes, header) = purgatory::elf::image(elf).map_err(|e| e.to_string())?;
-        Ok(RustPurgatory { image: bytes.to_vec(), header, flags: 0 })
+        Ok(RustPurgatory {
+            image: bytes.to_vec(),
+            header,
+            flags: 0,
+        })
     }
 
     /// The image built into this binary, if it was built for aarch64.
@@ -159,15 +178,30 @@ impl Purgatory for RustPurgatory {
     fn build(&self, at: PhysAddr, h: &Handoff) -> Result<PurgatoryImage, String> {
         use purgatory::layout::{fill, Params, SegmentDigest, LOAD_ALIGN};
         if at.get() & (LOAD_ALIGN - 1) != 0 {
-            return Err(format!("load address {:#x} is not {LOAD_ALIGN}-byte aligned", at.get()));
+            return Err(format!(
+                "load address {:#x} is not {LOAD_ALIGN}-byte aligned",
+                at.get()
+            ));
         }
-        let segs: Vec<SegmentDigest> =
-            h.digests.iter().map(|&(addr, len, sha256)| SegmentDigest { addr: addr.get(), len, sha256 }).collect();
+        let segs: Vec<SegmentDigest> = h
+            .digests
+            .iter()
+            .map(|&(addr, len, sha256)| SegmentDigest {
+                addr: addr.get(),
+                len,
+                sha256,
+            })
+            .collect();
         let uart = h.console.map_or(0, PhysAddr::get);
-        let params = Params::new(h.kernel_entry.get(), h.dtb.get(), uart, self.flags, &segs).map_err(|e| e.to_string())?;
+        let params = Params::new(h.kernel_entry.get(), h.dtb.get(), uart, self.flags, &segs)
+            .map_err(|e| e.to_string())?;
         let mut bytes = self.image.clone();
         let header = fill(&mut bytes, &params).map_err(|e| e.to_string())?;
-        Ok(PurgatoryImage { bytes, entry_offset: header.entry_offset, verifies: true })
+        Ok(PurgatoryImage {
+            bytes,
+            entry_offset: header.entry_offset,
+            verifies: true,
+        })
     }
 }
 
@@ -187,9 +221,15 @@ pub fn default_purgatory() -> Result<Box<dyn Purgatory>, String> {
 pub fn pl011_console(fdt_blob: &[u8]) -> Option<PhysAddr> {
     let fdt = Fdt::parse(fdt_blob).ok()?;
     let chosen = fdt.node("/chosen")?;
-    let path = chosen.prop_str("stdout-path").or_else(|| chosen.prop_str("linux,stdout-path"))?;
+    let path = chosen
+        .prop_str("stdout-path")
+        .or_else(|| chosen.prop_str("linux,stdout-path"))?;
     let path = path.split(':').next()?;
-    let path = if path.starts_with('/') { path.to_string() } else { fdt.node("/aliases")?.prop_str(path)?.to_string() };
+    let path = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        fdt.node("/aliases")?.prop_str(path)?.to_string()
+    };
     let mut node = &fdt.root;
     let mut address_cells = node.prop_u32("#address-cells").unwrap_or(2);
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
@@ -217,7 +257,12 @@ mod tests {
 
     #[test]
     fn trampoline_encoding() {
-        let h = Handoff { kernel_entry: PhysAddr(0xb000_0000), dtb: PhysAddr(0xb2a0_0000), digests: vec![], console: None };
+        let h = Handoff {
+            kernel_entry: PhysAddr(0xb000_0000),
+            dtb: PhysAddr(0xb2a0_0000),
+            digests: vec![],
+            console: None,
+        };
         let p = Trampoline.build(PhysAddr(0xb2c0_0000), &h).unwrap();
         assert_eq!(p.bytes.len(), TRAMPOLINE_SIZE);
         let w = |i: usize| u32::from_le_bytes(p.bytes[i * 4..i * 4 + 4].try_into().unwrap());
@@ -225,7 +270,7 @@ mod tests {
         assert_eq!(w(0), 0x5800_00c0); // ldr x0, 18 <dtb>
         assert_eq!(w(1), 0x5800_00e4); // ldr x4, 20 <entry>
         assert_eq!(w(5), 0xd61f_0080); // br x4
-        // The literals the loads reach: pc + imm19 * 4.
+                                       // The literals the loads reach: pc + imm19 * 4.
         let lit = |pc: usize, word: u32| pc + (((word >> 5) & 0x7ffff) as usize) * 4;
         assert_eq!(lit(0, w(0)), 0x18);
         assert_eq!(lit(4, w(1)), 0x20);
@@ -242,16 +287,23 @@ mod tests {
         b[0..4].copy_from_slice(&0x1400_0400u32.to_le_bytes());
         b[HDR_MAGIC..HDR_MAGIC + 8].copy_from_slice(&HEADER_MAGIC);
         b[HDR_VERSION..HDR_VERSION + 4].copy_from_slice(&VERSION.to_le_bytes());
-        b[HDR_HEADER_SIZE..HDR_HEADER_SIZE + 4].copy_from_slice(&(HEADER_SIZE as u32).to_le_bytes());
-        b[HDR_PARAMS_OFFSET..HDR_PARAMS_OFFSET + 8].copy_from_slice(&(PARAMS_OFFSET as u64).to_le_bytes());
-        b[HDR_PARAMS_SIZE..HDR_PARAMS_SIZE + 8].copy_from_slice(&(PARAMS_SIZE as u64).to_le_bytes());
+        b[HDR_HEADER_SIZE..HDR_HEADER_SIZE + 4]
+            .copy_from_slice(&(HEADER_SIZE as u32).to_le_bytes());
+        b[HDR_PARAMS_OFFSET..HDR_PARAMS_OFFSET + 8]
+            .copy_from_slice(&(PARAMS_OFFSET as u64).to_le_bytes());
+        b[HDR_PARAMS_SIZE..HDR_PARAMS_SIZE + 8]
+            .copy_from_slice(&(PARAMS_SIZE as u64).to_le_bytes());
         b[HDR_IMAGE_SIZE..HDR_IMAGE_SIZE + 8].copy_from_slice(&0x25000u64.to_le_bytes());
         b
     }
 
     fn params_of(image: &[u8]) -> purgatory::layout::Params {
         use purgatory::layout::*;
-        Params::from_bytes(image[PARAMS_OFFSET..PARAMS_OFFSET + PARAMS_SIZE].try_into().unwrap())
+        Params::from_bytes(
+            image[PARAMS_OFFSET..PARAMS_OFFSET + PARAMS_SIZE]
+                .try_into()
+                .unwrap(),
+        )
     }
 
     #[test]
@@ -261,7 +313,10 @@ mod tests {
         let h = Handoff {
             kernel_entry: PhysAddr(0xb000_0000),
             dtb: PhysAddr(0xb2a0_0000),
-            digests: vec![(PhysAddr(0xb000_0000), 0x10_0000, [1; 32]), (PhysAddr(0xb2a0_0000), 0x1234, [2; 32])],
+            digests: vec![
+                (PhysAddr(0xb000_0000), 0x10_0000, [1; 32]),
+                (PhysAddr(0xb2a0_0000), 0x1234, [2; 32]),
+            ],
             console: Some(PhysAddr(0x0900_0000)),
         };
         let img = p.build(PhysAddr(0xb2c0_0000), &h).unwrap();
@@ -270,9 +325,15 @@ mod tests {
         assert_eq!(img.bytes.len(), synthetic_image().len());
         let b = params_of(&img.bytes);
         assert_eq!(b.check(), Ok(()));
-        assert_eq!((b.kernel_entry, b.dtb, b.uart_pl011, b.flags), (0xb000_0000, 0xb2a0_0000, 0x0900_0000, 0));
+        assert_eq!(
+            (b.kernel_entry, b.dtb, b.uart_pl011, b.flags),
+            (0xb000_0000, 0xb2a0_0000, 0x0900_0000, 0)
+        );
         assert_eq!(b.used().len(), 2);
-        assert_eq!((b.used()[1].addr, b.used()[1].len, b.used()[1].sha256), (0xb2a0_0000, 0x1234, [2; 32]));
+        assert_eq!(
+            (b.used()[1].addr, b.used()[1].len, b.used()[1].sha256),
+            (0xb2a0_0000, 0x1234, [2; 32])
+        );
         // Only the block changed.
         let off = purgatory::layout::PARAMS_OFFSET + purgatory::layout::PARAMS_SIZE;
         assert_eq!(img.bytes[off..], synthetic_image()[off..]);
@@ -281,17 +342,32 @@ mod tests {
     #[test]
     fn rust_purgatory_refusals() {
         let p = RustPurgatory::from_image(&synthetic_image()).unwrap();
-        let h = Handoff { kernel_entry: PhysAddr(0), dtb: PhysAddr(0), digests: vec![(PhysAddr(0), 0, [0; 32]); 17], console: None };
-        assert_eq!(p.build(PhysAddr(0x1000), &h).unwrap_err(), "17 segments to verify, the purgatory holds at most 16");
-        assert_eq!(p.build(PhysAddr(0x1800), &h).unwrap_err(), "load address 0x1800 is not 4096-byte aligned");
+        let h = Handoff {
+            kernel_entry: PhysAddr(0),
+            dtb: PhysAddr(0),
+            digests: vec![(PhysAddr(0), 0, [0; 32]); 17],
+            console: None,
+        };
+        assert_eq!(
+            p.build(PhysAddr(0x1000), &h).unwrap_err(),
+            "17 segments to verify, the purgatory holds at most 16"
+        );
+        assert_eq!(
+            p.build(PhysAddr(0x1800), &h).unwrap_err(),
+            "load address 0x1800 is not 4096-byte aligned"
+        );
         let mut bad = synthetic_image();
         bad[purgatory::layout::HDR_MAGIC] ^= 1;
-        assert_eq!(RustPurgatory::from_image(&bad).unwrap_err(), "not a purgatory image (no KXRSPURG magic)");
+        assert_eq!(
+            RustPurgatory::from_image(&bad).unwrap_err(),
+            "not a purgatory image (no KXRSPURG magic)"
+        );
         assert!(RustPurgatory::from_elf(&synthetic_image()).is_err());
     }
 
     fn fixture_facts() -> crate::source::HostFacts {
-        let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/qemu-virt-2cpu-2g");
+        let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/qemu-virt-2cpu-2g");
         let src = crate::source::RecordingSource::from_dir(&dir).unwrap();
         crate::source::gather(&src, crate::source::Need::Crash, None).unwrap()
     }
@@ -300,14 +376,21 @@ mod tests {
     fn crash_plan_with_the_verifying_purgatory() {
         use crate::plan::{plan_kexec_load, LoadKind, LoadRequest, Purpose, Seeds, RNG_SEED_SIZE};
         let facts = fixture_facts();
-        let k = crate::image::probe("Image", &crate::image::build::image(0x1_0000, 0, 0x1a0_0000, 0b1010)).unwrap();
+        let k = crate::image::probe(
+            "Image",
+            &crate::image::build::image(0x1_0000, 0, 0x1a0_0000, 0b1010),
+        )
+        .unwrap();
         let initrd = vec![0x42u8; 0x3_0001];
         let req = LoadRequest {
             kind: LoadKind::Crash,
             kernel: &k,
             initrd: Some(&initrd),
             cmdline: "console=ttyAMA0",
-            seeds: Seeds { kaslr: 1, rng: [0x5a; RNG_SEED_SIZE] },
+            seeds: Seeds {
+                kaslr: 1,
+                rng: [0x5a; RNG_SEED_SIZE],
+            },
         };
         let p = RustPurgatory::from_image(&synthetic_image()).unwrap();
         let plan = plan_kexec_load(&facts, &req, &p).unwrap();
@@ -321,47 +404,99 @@ mod tests {
         assert_eq!(b.kernel_entry, plan.kernel_entry.get());
         assert_eq!(b.dtb, plan.dtb.get());
         assert_eq!(b.uart_pl011, 0x0900_0000, "QEMU virt's /chosen/stdout-path");
-        let others: Vec<_> = plan.segments.iter().filter(|s| s.purpose != Purpose::Purgatory).collect();
+        let others: Vec<_> = plan
+            .segments
+            .iter()
+            .filter(|s| s.purpose != Purpose::Purgatory)
+            .collect();
         assert_eq!(b.used().len(), others.len());
         for (d, s) in b.used().iter().zip(others) {
-            assert_eq!((d.addr, d.len, d.sha256), (s.mem.get(), s.bytes_len, s.sha256));
+            assert_eq!(
+                (d.addr, d.len, d.sha256),
+                (s.mem.get(), s.bytes_len, s.sha256)
+            );
         }
     }
 
     #[test]
     fn console_from_the_dtb() {
         use crate::fdt::{str_value, Node, Prop};
-        assert_eq!(pl011_console(&fixture_facts().fdt), Some(PhysAddr(0x0900_0000)));
-        let prop = |n: &str, v: Vec<u8>| Prop { name: n.into(), value: v };
+        assert_eq!(
+            pl011_console(&fixture_facts().fdt),
+            Some(PhysAddr(0x0900_0000))
+        );
+        let prop = |n: &str, v: Vec<u8>| Prop {
+            name: n.into(),
+            value: v,
+        };
         let cells = |v: &[u32]| v.iter().flat_map(|c| c.to_be_bytes()).collect::<Vec<u8>>();
         let uart = |name: &str, compat: &str| Node {
             name: name.into(),
-            props: vec![prop("compatible", str_value(compat)), prop("reg", cells(&[0x1c09_0000, 0x1000]))],
+            props: vec![
+                prop("compatible", str_value(compat)),
+                prop("reg", cells(&[0x1c09_0000, 0x1000])),
+            ],
             children: vec![],
         };
         let tree = |stdout: &str, ranges: Vec<u8>, compat: &str| {
             let soc = Node {
                 name: "soc".into(),
-                props: vec![prop("#address-cells", cells(&[1])), prop("#size-cells", cells(&[1])), prop("ranges", ranges)],
+                props: vec![
+                    prop("#address-cells", cells(&[1])),
+                    prop("#size-cells", cells(&[1])),
+                    prop("ranges", ranges),
+                ],
                 children: vec![uart("serial@1c090000", compat)],
             };
             let root = Node {
                 name: String::new(),
-                props: vec![prop("#address-cells", cells(&[2])), prop("#size-cells", cells(&[2]))],
+                props: vec![
+                    prop("#address-cells", cells(&[2])),
+                    prop("#size-cells", cells(&[2])),
+                ],
                 children: vec![
-                    Node { name: "chosen".into(), props: vec![prop("stdout-path", str_value(stdout))], children: vec![] },
-                    Node { name: "aliases".into(), props: vec![prop("serial0", str_value("/soc/serial@1c090000"))], children: vec![] },
+                    Node {
+                        name: "chosen".into(),
+                        props: vec![prop("stdout-path", str_value(stdout))],
+                        children: vec![],
+                    },
+                    Node {
+                        name: "aliases".into(),
+                        props: vec![prop("serial0", str_value("/soc/serial@1c090000"))],
+                        children: vec![],
+                    },
                     soc,
                 ],
             };
-            Fdt { root, ..Fdt::default() }.to_bytes()
+            Fdt {
+                root,
+                ..Fdt::default()
+            }
+            .to_bytes()
         };
         // An alias with options, one-cell addresses under an identity bus.
-        assert_eq!(pl011_console(&tree("serial0:115200n8", vec![], "arm,pl011\0arm,primecell")), Some(PhysAddr(0x1c09_0000)));
-        assert_eq!(pl011_console(&tree("/soc/serial@1c090000", vec![], "arm,pl011")), Some(PhysAddr(0x1c09_0000)));
+        assert_eq!(
+            pl011_console(&tree(
+                "serial0:115200n8",
+                vec![],
+                "arm,pl011\0arm,primecell"
+            )),
+            Some(PhysAddr(0x1c09_0000))
+        );
+        assert_eq!(
+            pl011_console(&tree("/soc/serial@1c090000", vec![], "arm,pl011")),
+            Some(PhysAddr(0x1c09_0000))
+        );
         // Not a PL011, or a bus that translates: stay silent rather than guess.
         assert_eq!(pl011_console(&tree("serial0", vec![], "ns16550a")), None);
-        assert_eq!(pl011_console(&tree("serial0", cells(&[0, 0, 0x1000_0000, 0x1000_0000]), "arm,pl011")), None);
+        assert_eq!(
+            pl011_console(&tree(
+                "serial0",
+                cells(&[0, 0, 0x1000_0000, 0x1000_0000]),
+                "arm,pl011"
+            )),
+            None
+        );
         assert_eq!(pl011_console(&tree("serial1", vec![], "arm,pl011")), None);
     }
 }

@@ -52,7 +52,9 @@ pub struct FsSource {
 impl FsSource {
     /// Reads the live system (`/`).
     pub fn live() -> Self {
-        FsSource { root: PathBuf::from("/") }
+        FsSource {
+            root: PathBuf::from("/"),
+        }
     }
     /// Reads a captured tree rooted at `root`.
     pub fn under(root: impl Into<PathBuf>) -> Self {
@@ -71,7 +73,9 @@ impl HostSource for FsSource {
         Ok(out)
     }
     fn read_link(&self, path: &str) -> io::Result<String> {
-        Ok(std::fs::read_link(self.path(path))?.to_string_lossy().into_owned())
+        Ok(std::fs::read_link(self.path(path))?
+            .to_string_lossy()
+            .into_owned())
     }
 }
 
@@ -99,7 +103,8 @@ impl RecordingSource {
                 let key = format!("/{}", rel.to_string_lossy());
                 let ft = e.file_type()?;
                 if ft.is_symlink() {
-                    s.links.insert(key, std::fs::read_link(&p)?.to_string_lossy().into_owned());
+                    s.links
+                        .insert(key, std::fs::read_link(&p)?.to_string_lossy().into_owned());
                 } else if ft.is_dir() {
                     stack.push(p);
                 } else {
@@ -127,12 +132,18 @@ impl RecordingSource {
 impl HostSource for RecordingSource {
     fn read(&self, path: &str, limit: usize) -> io::Result<Vec<u8>> {
         self.log.borrow_mut().push(path.to_string());
-        let b = self.files.get(path).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        let b = self
+            .files
+            .get(path)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
         Ok(b[..b.len().min(limit)].to_vec())
     }
     fn read_link(&self, path: &str) -> io::Result<String> {
         self.log.borrow_mut().push(path.to_string());
-        self.links.get(path).cloned().ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+        self.links
+            .get(path)
+            .cloned()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
     }
 }
 
@@ -185,11 +196,17 @@ fn hint_for(path: &str, e: &io::Error) -> &'static str {
 }
 
 fn read(src: &dyn HostSource, path: &str, limit: usize) -> Result<Vec<u8>, GatherError> {
-    src.read(path, limit).map_err(|source| GatherError::Read { path: path.to_string(), hint: hint_for(path, &source), source })
+    src.read(path, limit).map_err(|source| GatherError::Read {
+        path: path.to_string(),
+        hint: hint_for(path, &source),
+        source,
+    })
 }
 
 fn read_text(src: &dyn HostSource, path: &str) -> Result<String, GatherError> {
-    String::from_utf8(read(src, path, 1 << 20)?).map_err(|_| GatherError::NotText { path: path.to_string() })
+    String::from_utf8(read(src, path, 1 << 20)?).map_err(|_| GatherError::NotText {
+        path: path.to_string(),
+    })
 }
 
 /// Where a CPU's MPIDR came from.
@@ -254,7 +271,12 @@ pub fn assign_mpidrs(fdt: &Fdt, cpus: &mut [CpuFacts], of_nodes: &BTreeMap<u32, 
         return;
     };
     let ac = cpus_node.prop_u32("#address-cells").unwrap_or(1) as usize;
-    let reg_of = |n: &crate::fdt::Node| n.prop("reg").and_then(|r| r.get(..ac * 4)).and_then(decode_cells).map(|v| v & MPIDR_HWID_MASK);
+    let reg_of = |n: &crate::fdt::Node| {
+        n.prop("reg")
+            .and_then(|r| r.get(..ac * 4))
+            .and_then(decode_cells)
+            .map(|v| v & MPIDR_HWID_MASK)
+    };
     let dt_cpus: Vec<(&str, u64)> = cpus_node
         .children
         .iter()
@@ -292,15 +314,31 @@ pub enum Need {
 
 /// Reads the host facts. `dtb` replaces `/sys/firmware/fdt` when given
 /// (`--dtb`); `(name, bytes)`.
-pub fn gather(src: &dyn HostSource, need: Need, dtb: Option<(&str, Vec<u8>)>) -> Result<HostFacts, GatherError> {
+pub fn gather(
+    src: &dyn HostSource,
+    need: Need,
+    dtb: Option<(&str, Vec<u8>)>,
+) -> Result<HostFacts, GatherError> {
     let iomem = Iomem::parse(&read_text(src, PROC_IOMEM)?)?;
-    let cmdline = read_text(src, PROC_CMDLINE)?.trim_end_matches(['\n', '\0']).to_string();
+    let cmdline = read_text(src, PROC_CMDLINE)?
+        .trim_end_matches(['\n', '\0'])
+        .to_string();
     let (fdt_name, fdt) = match dtb {
         Some((n, b)) => (n.to_string(), b),
         None => (SYS_FDT.to_string(), read(src, SYS_FDT, 16 << 20)?),
     };
-    let parsed = Fdt::parse(&fdt).map_err(|source| GatherError::Fdt { path: fdt_name, source })?;
-    let mut facts = HostFacts { iomem, cpus: Vec::new(), vmcoreinfo: None, layout: None, fdt, cmdline };
+    let parsed = Fdt::parse(&fdt).map_err(|source| GatherError::Fdt {
+        path: fdt_name,
+        source,
+    })?;
+    let mut facts = HostFacts {
+        iomem,
+        cpus: Vec::new(),
+        vmcoreinfo: None,
+        layout: None,
+        fdt,
+        cmdline,
+    };
     if need == Need::Normal {
         return Ok(facts);
     }
@@ -331,9 +369,14 @@ pub fn gather(src: &dyn HostSource, need: Need, dtb: Option<(&str, Vec<u8>)>) ->
         });
     }
     assign_mpidrs(&parsed, &mut facts.cpus, &of_nodes);
-    facts.vmcoreinfo = Some(sysfs::parse_vmcoreinfo_location(&read_text(src, SYS_VMCOREINFO)?)?);
+    facts.vmcoreinfo = Some(sysfs::parse_vmcoreinfo_location(&read_text(
+        src,
+        SYS_VMCOREINFO,
+    )?)?);
     let head = read(src, PROC_KCORE, sysfs::KCORE_HEAD_BYTES)?;
-    facts.layout = Some(KernelLayout::from_vmcoreinfo(&sysfs::kcore_vmcoreinfo(&head)?)?);
+    facts.layout = Some(KernelLayout::from_vmcoreinfo(&sysfs::kcore_vmcoreinfo(
+        &head,
+    )?)?);
     Ok(facts)
 }
 
@@ -351,8 +394,14 @@ pub struct Status {
 /// Reads the kexec status files.
 pub fn read_status(src: &dyn HostSource) -> Result<Status, GatherError> {
     let flag = |p: &str| -> Result<bool, GatherError> { Ok(read_text(src, p)?.trim() == "1") };
-    let crash_size = read_text(src, SYS_KEXEC_CRASH_SIZE).ok().and_then(|t| t.trim().parse().ok());
-    Ok(Status { loaded: flag(SYS_KEXEC_LOADED)?, crash_loaded: flag(SYS_KEXEC_CRASH_LOADED)?, crash_size })
+    let crash_size = read_text(src, SYS_KEXEC_CRASH_SIZE)
+        .ok()
+        .and_then(|t| t.trim().parse().ok());
+    Ok(Status {
+        loaded: flag(SYS_KEXEC_LOADED)?,
+        crash_loaded: flag(SYS_KEXEC_CRASH_LOADED)?,
+        crash_size,
+    })
 }
 
 /// The active lockdown mode (`integrity`, `confidentiality`), if readable.
@@ -381,8 +430,13 @@ mod tests {
     }
 
     fn dt(regs: &[(&str, u32)], boot: u32) -> Fdt {
-        let mut f = Fdt { boot_cpuid_phys: boot, reserve: vec![], root: Node::default() };
-        f.node_mut_or_create("/cpus").set_prop("#address-cells", 1u32.to_be_bytes().to_vec());
+        let mut f = Fdt {
+            boot_cpuid_phys: boot,
+            reserve: vec![],
+            root: Node::default(),
+        };
+        f.node_mut_or_create("/cpus")
+            .set_prop("#address-cells", 1u32.to_be_bytes().to_vec());
         for (name, reg) in regs {
             let n = f.node_mut_or_create(&format!("/cpus/{name}"));
             n.set_prop("device_type", str_value("cpu"));
@@ -397,18 +451,34 @@ mod tests {
         let f = dt(&[("cpu@0", 0), ("cpu@100", 0x100), ("cpu@1", 1)], 0x100);
         let mut cpus = vec![cpu(0), cpu(1), cpu(2), cpu(3)];
         let mut links = BTreeMap::new();
-        links.insert(2, "../../../../firmware/devicetree/base/cpus/cpu@1".to_string());
+        links.insert(
+            2,
+            "../../../../firmware/devicetree/base/cpus/cpu@1".to_string(),
+        );
         assign_mpidrs(&f, &mut cpus, &links);
         // Boot CPU (reg 0x100 per boot_cpuid_phys) is logical 0; then DT order.
-        assert_eq!((cpus[0].mpidr, cpus[0].mpidr_source), (Some(0x100), MpidrSource::DtOrder));
-        assert_eq!((cpus[1].mpidr, cpus[1].mpidr_source), (Some(0), MpidrSource::DtOrder));
-        assert_eq!((cpus[2].mpidr, cpus[2].mpidr_source), (Some(1), MpidrSource::OfNode));
-        assert_eq!((cpus[3].mpidr, cpus[3].mpidr_source), (None, MpidrSource::Unknown));
+        assert_eq!(
+            (cpus[0].mpidr, cpus[0].mpidr_source),
+            (Some(0x100), MpidrSource::DtOrder)
+        );
+        assert_eq!(
+            (cpus[1].mpidr, cpus[1].mpidr_source),
+            (Some(0), MpidrSource::DtOrder)
+        );
+        assert_eq!(
+            (cpus[2].mpidr, cpus[2].mpidr_source),
+            (Some(1), MpidrSource::OfNode)
+        );
+        assert_eq!(
+            (cpus[3].mpidr, cpus[3].mpidr_source),
+            (None, MpidrSource::Unknown)
+        );
     }
 
     #[test]
     fn lockdown_parse() {
-        let s = RecordingSource::default().with_file(SYS_LOCKDOWN, "none [integrity] confidentiality\n");
+        let s = RecordingSource::default()
+            .with_file(SYS_LOCKDOWN, "none [integrity] confidentiality\n");
         assert_eq!(lockdown_mode(&s).as_deref(), Some("integrity"));
     }
 }

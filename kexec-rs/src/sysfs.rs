@@ -50,7 +50,11 @@ pub const MAX_CPUS: u32 = 65536;
 /// Parses a kernel CPU list (`cpulist_parse` format: `0-3,5,7-8`; empty = none).
 pub fn parse_cpu_list(file: &str, text: &str) -> Result<Vec<u32>, SysfsError> {
     let t = text.trim();
-    let bad = |reason| SysfsError::CpuList { file: file.to_string(), text: t.to_string(), reason };
+    let bad = |reason| SysfsError::CpuList {
+        file: file.to_string(),
+        text: t.to_string(),
+        reason,
+    };
     let mut out = Vec::new();
     if t.is_empty() {
         return Ok(out);
@@ -84,14 +88,21 @@ pub fn parse_crash_notes(file: &str, text: &str) -> Result<PhysAddr, SysfsError>
         .ok()
         .filter(|_| !h.is_empty())
         .map(PhysAddr)
-        .ok_or_else(|| SysfsError::Value { file: file.to_string(), expected: "a hex physical address", text: t.to_string() })
+        .ok_or_else(|| SysfsError::Value {
+            file: file.to_string(),
+            expected: "a hex physical address",
+            text: t.to_string(),
+        })
 }
 
 /// Parses `cpuN/crash_notes_size`: decimal (`"%zu\n"`).
 pub fn parse_decimal(file: &str, text: &str) -> Result<u64, SysfsError> {
     let t = text.trim();
-    t.parse()
-        .map_err(|_| SysfsError::Value { file: file.to_string(), expected: "a decimal size", text: t.to_string() })
+    t.parse().map_err(|_| SysfsError::Value {
+        file: file.to_string(),
+        expected: "a decimal size",
+        text: t.to_string(),
+    })
 }
 
 /// Where the running kernel keeps its VMCOREINFO note.
@@ -120,14 +131,21 @@ pub fn parse_vmcoreinfo_location(text: &str) -> Result<VmcoreinfoLocation, Sysfs
     };
     let hex = |v: &str| {
         let v = v.strip_prefix("0x").unwrap_or(v);
-        if v.is_empty() { None } else { u64::from_str_radix(v, 16).ok() }
+        if v.is_empty() {
+            None
+        } else {
+            u64::from_str_radix(v, 16).ok()
+        }
     };
     let paddr = hex(a).ok_or_else(bad)?;
     let size = hex(s).ok_or_else(bad)?;
     if paddr == 0 || size == 0 {
         return Err(bad());
     }
-    Ok(VmcoreinfoLocation { paddr: PhysAddr(paddr), size })
+    Ok(VmcoreinfoLocation {
+        paddr: PhysAddr(paddr),
+        size,
+    })
 }
 
 /// Bytes of `/proc/kcore` to read to reach its notes (headers and notes sit
@@ -137,7 +155,10 @@ pub const KCORE_HEAD_BYTES: usize = 64 * 1024;
 /// Extracts the VMCOREINFO note's text from the start of `/proc/kcore`
 /// (`fs/proc/kcore.c` adds it since 4.19). `head` may be a prefix of the file.
 pub fn kcore_vmcoreinfo(head: &[u8]) -> Result<String, SysfsError> {
-    let kerr = |offset: u64, reason: &str| SysfsError::Kcore { offset, reason: reason.to_string() };
+    let kerr = |offset: u64, reason: &str| SysfsError::Kcore {
+        offset,
+        reason: reason.to_string(),
+    };
     if head.get(0..4) != Some(b"\x7fELF") {
         return Err(kerr(0, "no ELF magic"));
     }
@@ -145,7 +166,8 @@ pub fn kcore_vmcoreinfo(head: &[u8]) -> Result<String, SysfsError> {
         return Err(kerr(4, "not a little-endian ELF64 file"));
     }
     let phoff = le::u64_at(head, 32).ok_or_else(|| kerr(32, "truncated ELF header"))?;
-    let phentsize = u64::from(le::u16_at(head, 54).ok_or_else(|| kerr(54, "truncated ELF header"))?);
+    let phentsize =
+        u64::from(le::u16_at(head, 54).ok_or_else(|| kerr(54, "truncated ELF header"))?);
     let phnum = u64::from(le::u16_at(head, 56).ok_or_else(|| kerr(56, "truncated ELF header"))?);
     if phentsize < 56 {
         return Err(kerr(54, "e_phentsize below 56"));
@@ -156,7 +178,8 @@ pub fn kcore_vmcoreinfo(head: &[u8]) -> Result<String, SysfsError> {
             .and_then(|x| x.checked_add(phoff))
             .ok_or_else(|| kerr(phoff, "program header offset overflows"))?;
         let ou = usize::try_from(o).map_err(|_| kerr(o, "program header beyond the bytes read"))?;
-        let p_type = le::u32_at(head, ou).ok_or_else(|| kerr(o, "program header beyond the bytes read"))?;
+        let p_type =
+            le::u32_at(head, ou).ok_or_else(|| kerr(o, "program header beyond the bytes read"))?;
         if p_type != crash_payload::elfcorehdr::PT_NOTE {
             continue;
         }
@@ -177,7 +200,9 @@ pub fn kcore_vmcoreinfo(head: &[u8]) -> Result<String, SysfsError> {
             }
         }
     }
-    Err(SysfsError::Vmcoreinfo("/proc/kcore has no VMCOREINFO note (kernel older than 4.19?)".into()))
+    Err(SysfsError::Vmcoreinfo(
+        "/proc/kcore has no VMCOREINFO note (kernel older than 4.19?)".into(),
+    ))
 }
 
 /// What the crashed kernel's address layout is, from its VMCOREINFO.
@@ -199,22 +224,31 @@ pub struct KernelLayout {
 impl KernelLayout {
     /// Reads the arm64 layout numbers from VMCOREINFO text.
     pub fn from_vmcoreinfo(text: &str) -> Result<KernelLayout, SysfsError> {
-        let v = VmcoreInfo::parse(text.as_bytes()).map_err(|e| SysfsError::Vmcoreinfo(e.to_string()))?;
+        let v = VmcoreInfo::parse(text.as_bytes())
+            .map_err(|e| SysfsError::Vmcoreinfo(e.to_string()))?;
         let num = |k: &str| -> Result<i64, SysfsError> {
             match v.number(k) {
                 Some(Ok(n)) => Ok(n),
                 Some(Err(e)) => Err(SysfsError::Vmcoreinfo(format!("NUMBER({k}): {e}"))),
-                None => Err(SysfsError::Vmcoreinfo(format!("NUMBER({k}) missing (not an arm64 kernel?)"))),
+                None => Err(SysfsError::Vmcoreinfo(format!(
+                    "NUMBER({k}) missing (not an arm64 kernel?)"
+                ))),
             }
         };
         let va_bits = num("VA_BITS")?;
         let va_bits = u32::try_from(va_bits)
             .ok()
             .filter(|b| (36..=52).contains(b))
-            .ok_or_else(|| SysfsError::Vmcoreinfo(format!("NUMBER(VA_BITS)={va_bits} is not 36..=52")))?;
+            .ok_or_else(|| {
+                SysfsError::Vmcoreinfo(format!("NUMBER(VA_BITS)={va_bits} is not 36..=52"))
+            })?;
         let page_size = match v.page_size() {
             Some(Ok(p)) if p.is_power_of_two() && (4096..=65536).contains(&p) => p,
-            Some(Ok(p)) => return Err(SysfsError::Vmcoreinfo(format!("PAGESIZE={p} is not 4K, 16K or 64K"))),
+            Some(Ok(p)) => {
+                return Err(SysfsError::Vmcoreinfo(format!(
+                    "PAGESIZE={p} is not 4K, 16K or 64K"
+                )))
+            }
             Some(Err(e)) => return Err(SysfsError::Vmcoreinfo(format!("PAGESIZE: {e}"))),
             None => return Err(SysfsError::Vmcoreinfo("PAGESIZE missing".into())),
         };
@@ -265,30 +299,60 @@ pub(crate) mod tests {
     #[test]
     fn cpu_lists() {
         assert_eq!(parse_cpu_list("possible", "0-1\n").unwrap(), vec![0, 1]);
-        assert_eq!(parse_cpu_list("online", "0,2-3,5\n").unwrap(), vec![0, 2, 3, 5]);
+        assert_eq!(
+            parse_cpu_list("online", "0,2-3,5\n").unwrap(),
+            vec![0, 2, 3, 5]
+        );
         assert_eq!(parse_cpu_list("offline", "\n").unwrap(), Vec::<u32>::new());
         assert_eq!(
             parse_cpu_list("online", "3-1").unwrap_err(),
-            SysfsError::CpuList { file: "online".into(), text: "3-1".into(), reason: "range end below start" }
+            SysfsError::CpuList {
+                file: "online".into(),
+                text: "3-1".into(),
+                reason: "range end below start"
+            }
         );
-        assert!(matches!(parse_cpu_list("online", "0-x"), Err(SysfsError::CpuList { reason: "not a number", .. })));
-        assert!(matches!(parse_cpu_list("online", "0-99999999"), Err(SysfsError::CpuList { reason: "CPU number too large", .. })));
+        assert!(matches!(
+            parse_cpu_list("online", "0-x"),
+            Err(SysfsError::CpuList {
+                reason: "not a number",
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse_cpu_list("online", "0-99999999"),
+            Err(SysfsError::CpuList {
+                reason: "CPU number too large",
+                ..
+            })
+        ));
     }
 
     #[test]
     fn crash_notes_files() {
-        assert_eq!(parse_crash_notes("c", "bfe3d000\n").unwrap(), PhysAddr(0xbfe3_d000));
+        assert_eq!(
+            parse_crash_notes("c", "bfe3d000\n").unwrap(),
+            PhysAddr(0xbfe3_d000)
+        );
         assert_eq!(parse_decimal("s", "424\n").unwrap(), 424);
         assert_eq!(
-            parse_crash_notes("cpu0/crash_notes", "zz\n").unwrap_err().to_string(),
+            parse_crash_notes("cpu0/crash_notes", "zz\n")
+                .unwrap_err()
+                .to_string(),
             "cpu0/crash_notes: expected a hex physical address, found \"zz\""
         );
     }
 
     #[test]
     fn vmcoreinfo_location_formats() {
-        let want = VmcoreinfoLocation { paddr: PhysAddr(0x8157_d000), size: 0x1024 };
-        assert_eq!(parse_vmcoreinfo_location("0x000000008157d000 1024\n").unwrap(), want);
+        let want = VmcoreinfoLocation {
+            paddr: PhysAddr(0x8157_d000),
+            size: 0x1024,
+        };
+        assert_eq!(
+            parse_vmcoreinfo_location("0x000000008157d000 1024\n").unwrap(),
+            want
+        );
         assert_eq!(parse_vmcoreinfo_location("8157d000 1024\n").unwrap(), want);
         assert!(parse_vmcoreinfo_location("8157d000\n").is_err());
         assert!(parse_vmcoreinfo_location("0 1024\n").is_err());
@@ -302,21 +366,43 @@ pub(crate) mod tests {
         assert_eq!(l.va_bits, 48);
         assert_eq!(l.page_offset(), 0xffff_0000_0000_0000);
         // Linear-map randomization: memstart_addr is below zero.
-        assert_eq!(l.phys_to_linear(PhysAddr(0x4000_0000)), Some(0xffff_0254_4000_0000));
-        assert_eq!(l.phys_to_kimage(PhysAddr(0x4021_0000)), Some(0xffff_d0d2_0801_0000));
+        assert_eq!(
+            l.phys_to_linear(PhysAddr(0x4000_0000)),
+            Some(0xffff_0254_4000_0000)
+        );
+        assert_eq!(
+            l.phys_to_kimage(PhysAddr(0x4021_0000)),
+            Some(0xffff_d0d2_0801_0000)
+        );
         assert_eq!(l.stext, Some(0xffff_d0d2_0801_0000));
         // Without randomization PHYS_OFFSET is the start of RAM.
-        let plain = KernelLayout { phys_offset: 0x4000_0000, ..l };
-        assert_eq!(plain.phys_to_linear(PhysAddr(0x4000_0000)), Some(0xffff_0000_0000_0000));
-        assert_eq!(plain.phys_to_linear(PhysAddr(0x3fff_ffff)), None, "below PHYS_OFFSET");
+        let plain = KernelLayout {
+            phys_offset: 0x4000_0000,
+            ..l
+        };
+        assert_eq!(
+            plain.phys_to_linear(PhysAddr(0x4000_0000)),
+            Some(0xffff_0000_0000_0000)
+        );
+        assert_eq!(
+            plain.phys_to_linear(PhysAddr(0x3fff_ffff)),
+            None,
+            "below PHYS_OFFSET"
+        );
     }
 
     #[test]
     fn layout_errors_name_the_key() {
         let e = KernelLayout::from_vmcoreinfo("PAGESIZE=4096\nNUMBER(VA_BITS)=48\n").unwrap_err();
-        assert_eq!(e.to_string(), "VMCOREINFO: NUMBER(kimage_voffset) missing (not an arm64 kernel?)");
+        assert_eq!(
+            e.to_string(),
+            "VMCOREINFO: NUMBER(kimage_voffset) missing (not an arm64 kernel?)"
+        );
         let e = KernelLayout::from_vmcoreinfo("PAGESIZE=4096\nNUMBER(VA_BITS)=99\n").unwrap_err();
-        assert_eq!(e.to_string(), "VMCOREINFO: NUMBER(VA_BITS)=99 is not 36..=52");
+        assert_eq!(
+            e.to_string(),
+            "VMCOREINFO: NUMBER(VA_BITS)=99 is not 36..=52"
+        );
     }
 
     /// A `/proc/kcore` head: ELF header, one PT_NOTE, notes (CORE, VMCOREINFO).
@@ -330,7 +416,11 @@ pub(crate) mod tests {
         let hdr = 64 + 2 * 56;
         let mut ph = [
             ProgramHeader::note(PhysAddr(0), n as u64),
-            ProgramHeader::load(PhysAddr(0x4020_0000), crash_payload::VirtAddr(0xffff_d0d2_0800_0000), 0x1a0_0000),
+            ProgramHeader::load(
+                PhysAddr(0x4020_0000),
+                crash_payload::VirtAddr(0xffff_d0d2_0800_0000),
+                0x1a0_0000,
+            ),
         ];
         ph[0].p_offset = hdr as u64;
         ph[0].p_paddr = PhysAddr(0);
@@ -346,9 +436,21 @@ pub(crate) mod tests {
         assert_eq!(kcore_vmcoreinfo(&head).unwrap(), VMCOREINFO);
         // Cut inside the notes: the error names the PT_NOTE offset.
         let e = kcore_vmcoreinfo(&head[..200]).unwrap_err();
-        assert_eq!(e, SysfsError::Kcore { offset: 176, reason: "PT_NOTE data beyond the bytes read".into() });
+        assert_eq!(
+            e,
+            SysfsError::Kcore {
+                offset: 176,
+                reason: "PT_NOTE data beyond the bytes read".into()
+            }
+        );
         let mut bad = head.clone();
         bad[0] = 0;
-        assert_eq!(kcore_vmcoreinfo(&bad).unwrap_err(), SysfsError::Kcore { offset: 0, reason: "no ELF magic".into() });
+        assert_eq!(
+            kcore_vmcoreinfo(&bad).unwrap_err(),
+            SysfsError::Kcore {
+                offset: 0,
+                reason: "no ELF magic".into()
+            }
+        );
     }
 }

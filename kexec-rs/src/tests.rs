@@ -14,7 +14,9 @@ use object::Endianness;
 use crate::fdt::{decode_cells, Fdt};
 use crate::image::{build, probe, KernelImage};
 use crate::iomem::PhysRange;
-use crate::plan::{plan_kexec_load, LoadKind, LoadRequest, Plan, PlanError, Purpose, Seeds, RNG_SEED_SIZE};
+use crate::plan::{
+    plan_kexec_load, LoadKind, LoadRequest, Plan, PlanError, Purpose, Seeds, RNG_SEED_SIZE,
+};
 use crate::purgatory::Trampoline;
 use crate::source::{self, gather, HostFacts, MpidrSource, Need, RecordingSource};
 use crate::sys::{Errno, Recorded, RecordingSys, SysError, KEXEC_ARCH_AARCH64, KEXEC_ON_CRASH};
@@ -32,7 +34,10 @@ fn facts() -> HostFacts {
 }
 
 fn seeds() -> Seeds {
-    Seeds { kaslr: 0x0123_4567_89ab_cdef, rng: [0x5a; RNG_SEED_SIZE] }
+    Seeds {
+        kaslr: 0x0123_4567_89ab_cdef,
+        rng: [0x5a; RNG_SEED_SIZE],
+    }
 }
 
 /// A 64 KiB Image that says it needs 26 MiB once running.
@@ -44,12 +49,21 @@ const CMDLINE: &str = "console=ttyAMA0 maxcpus=1 nr_cpus=1 reset_devices";
 
 fn crash_plan(facts: &HostFacts, initrd: &[u8]) -> Result<Plan, PlanError> {
     let k = kernel();
-    let req = LoadRequest { kind: LoadKind::Crash, kernel: &k, initrd: Some(initrd), cmdline: CMDLINE, seeds: seeds() };
+    let req = LoadRequest {
+        kind: LoadKind::Crash,
+        kernel: &k,
+        initrd: Some(initrd),
+        cmdline: CMDLINE,
+        seeds: seeds(),
+    };
     plan_kexec_load(facts, &req, &Trampoline)
 }
 
 fn r(s: u64, l: u64) -> PhysRange {
-    PhysRange { start: PhysAddr(s), last: PhysAddr(l) }
+    PhysRange {
+        start: PhysAddr(s),
+        last: PhysAddr(l),
+    }
 }
 
 #[test]
@@ -66,7 +80,11 @@ fn fixture_kcore_is_current() {
         std::fs::write(&path, &want).unwrap();
     }
     let got = std::fs::read(&path).unwrap_or_default();
-    assert!(got == want, "{} is stale: rerun with KEXECRS_REGEN_FIXTURES=1", path.display());
+    assert!(
+        got == want,
+        "{} is stale: rerun with KEXECRS_REGEN_FIXTURES=1",
+        path.display()
+    );
 }
 
 #[test]
@@ -94,11 +112,20 @@ fn gather_reads_exactly_these_paths() {
     );
     assert_eq!(f.cpus.len(), 2);
     assert_eq!(f.cpus[1].crash_notes, PhysAddr(0xbfe5_c000));
-    assert_eq!((f.cpus[1].mpidr, f.cpus[1].mpidr_source), (Some(1), MpidrSource::OfNode));
+    assert_eq!(
+        (f.cpus[1].mpidr, f.cpus[1].mpidr_source),
+        (Some(1), MpidrSource::OfNode)
+    );
     assert_eq!(f.vmcoreinfo.unwrap().paddr, PhysAddr(0x8157_d000));
     let l = f.layout.unwrap();
-    assert_eq!((l.va_bits, l.kimage_voffset, l.page_size), (48, 0xffff_d0d1_c7e0_0000, 4096));
-    assert_eq!(f.cmdline, "BOOT_IMAGE=/boot/vmlinuz-6.1.0-56-arm64 console=ttyAMA0 crashkernel=256M");
+    assert_eq!(
+        (l.va_bits, l.kimage_voffset, l.page_size),
+        (48, 0xffff_d0d1_c7e0_0000, 4096)
+    );
+    assert_eq!(
+        f.cmdline,
+        "BOOT_IMAGE=/boot/vmlinuz-6.1.0-56-arm64 console=ttyAMA0 crashkernel=256M"
+    );
 }
 
 #[test]
@@ -115,7 +142,11 @@ fn missing_crash_notes_names_the_file() {
 fn crash_plan_on_qemu_virt() {
     let initrd = vec![0x30u8; 0x1_0000];
     let p = crash_plan(&facts(), &initrd).unwrap();
-    let got: Vec<(Purpose, u64, u64, u64)> = p.segments.iter().map(|s| (s.purpose, s.mem.get(), s.memsz, s.bytes_len)).collect();
+    let got: Vec<(Purpose, u64, u64, u64)> = p
+        .segments
+        .iter()
+        .map(|s| (s.purpose, s.mem.get(), s.memsz, s.bytes_len))
+        .collect();
     assert_eq!(
         got,
         [
@@ -139,7 +170,10 @@ fn crash_plan_on_qemu_virt() {
     assert!(!p.purgatory_verifies);
     // Digests are of the supplied bytes.
     for s in &p.segments {
-        assert_eq!(s.sha256, <[u8; 32]>::from(<sha2::Sha256 as sha2::Digest>::digest(&s.bytes)));
+        assert_eq!(
+            s.sha256,
+            <[u8; 32]>::from(<sha2::Sha256 as sha2::Digest>::digest(&s.bytes))
+        );
     }
     // The trampoline hands over the DTB and the kernel.
     let pg = &p.segments[4].bytes;
@@ -150,7 +184,11 @@ fn crash_plan_on_qemu_virt() {
 #[test]
 fn elfcorehdr_reads_back_with_object_and_note_iterator() {
     let p = crash_plan(&facts(), b"initrd").unwrap();
-    let seg = p.segments.iter().find(|s| s.purpose == Purpose::ElfCoreHdr).unwrap();
+    let seg = p
+        .segments
+        .iter()
+        .find(|s| s.purpose == Purpose::ElfCoreHdr)
+        .unwrap();
     let elf = ElfFile64::<Endianness>::parse(seg.bytes.as_slice()).unwrap();
     let e = elf.endian();
     assert_eq!(elf.elf_header().e_type.get(e), elf::ET_CORE);
@@ -158,7 +196,15 @@ fn elfcorehdr_reads_back_with_object_and_note_iterator() {
     let ph: Vec<(u32, u64, u64, u64, u64)> = elf
         .elf_program_headers()
         .iter()
-        .map(|h| (h.p_type(e), h.p_paddr(e), h.p_vaddr(e), h.p_memsz(e), h.p_offset(e)))
+        .map(|h| {
+            (
+                h.p_type(e),
+                h.p_paddr(e),
+                h.p_vaddr(e),
+                h.p_memsz(e),
+                h.p_offset(e),
+            )
+        })
         .collect();
     let note_paddr = seg.mem.get() + 456;
     assert_eq!(
@@ -170,22 +216,54 @@ fn elfcorehdr_reads_back_with_object_and_note_iterator() {
             (PT_NOTE, note_paddr, 0, 104 + 12, note_paddr),
             // Kernel text: "Kernel code" start .. "Kernel data" end, at
             // paddr + kimage_voffset (= SYMBOL(_stext)), never `_text`.
-            (PT_LOAD, 0x4021_0000, 0xffff_d0d2_0801_0000, 0x41b1_0000 - 0x4021_0000, 0x4021_0000),
+            (
+                PT_LOAD,
+                0x4021_0000,
+                0xffff_d0d2_0801_0000,
+                0x41b1_0000 - 0x4021_0000,
+                0x4021_0000
+            ),
             // System RAM minus the crash range, in the linear map
             // ((pa - PHYS_OFFSET) | PAGE_OFFSET, PHYS_OFFSET randomized).
-            (PT_LOAD, 0x4000_0000, 0xffff_0254_4000_0000, 0x6fe0_0000, 0x4000_0000),
-            (PT_LOAD, 0xbfe0_0000, 0xffff_0254_bfe0_0000, 0x20_0000, 0xbfe0_0000),
+            (
+                PT_LOAD,
+                0x4000_0000,
+                0xffff_0254_4000_0000,
+                0x6fe0_0000,
+                0x4000_0000
+            ),
+            (
+                PT_LOAD,
+                0xbfe0_0000,
+                0xffff_0254_bfe0_0000,
+                0x20_0000,
+                0xbfe0_0000
+            ),
         ]
     );
     // The CPU-map note lives in the segment where its PT_NOTE points.
     let off = (note_paddr - seg.mem.get()) as usize;
-    let notes: Vec<_> = NoteIter::new(&seg.bytes[off..off + 116]).collect::<Result<_, _>>().unwrap();
+    let notes: Vec<_> = NoteIter::new(&seg.bytes[off..off + 116])
+        .collect::<Result<_, _>>()
+        .unwrap();
     assert_eq!(notes.len(), 1);
-    assert_eq!((notes[0].name, notes[0].n_type), (CPUMAP_NAME, NT_KEXECRS_CPUMAP));
+    assert_eq!(
+        (notes[0].name, notes[0].n_type),
+        (CPUMAP_NAME, NT_KEXECRS_CPUMAP)
+    );
     let map = CpuMap::parse(notes[0].desc).unwrap();
-    let cpus: Vec<_> = map.entries().map(|c| (c.cpu, c.flags, c.mpidr, c.notes_paddr.get(), c.notes_size)).collect();
+    let cpus: Vec<_> = map
+        .entries()
+        .map(|c| (c.cpu, c.flags, c.mpidr, c.notes_paddr.get(), c.notes_size))
+        .collect();
     let both = CPU_ONLINE | CPU_PRESENT;
-    assert_eq!(cpus, [(0, both, 0, 0xbfe3_d000, 424), (1, both, 1, 0xbfe5_c000, 424)]);
+    assert_eq!(
+        cpus,
+        [
+            (0, both, 0, 0xbfe3_d000, 424),
+            (1, both, 1, 0xbfe5_c000, 424)
+        ]
+    );
     // And the zero header after it is there (vmcore's walker reads it).
     assert!(seg.bytes[off + 104..off + 116].iter().all(|&b| b == 0));
 }
@@ -194,12 +272,28 @@ fn elfcorehdr_reads_back_with_object_and_note_iterator() {
 fn dtb_chosen_is_rewritten() {
     let f = facts();
     let p = crash_plan(&f, &[7u8; 100]).unwrap();
-    let dtb = Fdt::parse(&p.segments.iter().find(|s| s.purpose == Purpose::Dtb).unwrap().bytes).unwrap();
+    let dtb = Fdt::parse(
+        &p.segments
+            .iter()
+            .find(|s| s.purpose == Purpose::Dtb)
+            .unwrap()
+            .bytes,
+    )
+    .unwrap();
     let c = dtb.node("/chosen").unwrap();
-    let pairs = |name: &str| -> Vec<u64> { c.prop(name).unwrap().chunks(8).map(|x| decode_cells(x).unwrap()).collect() };
+    let pairs = |name: &str| -> Vec<u64> {
+        c.prop(name)
+            .unwrap()
+            .chunks(8)
+            .map(|x| decode_cells(x).unwrap())
+            .collect()
+    };
     assert_eq!(c.prop_str("bootargs"), Some(CMDLINE));
     assert_eq!(pairs("linux,elfcorehdr"), [0xb180_1000, 572]);
-    assert_eq!(pairs("linux,usable-memory-range"), [0xafe0_0000, 0x1000_0000]);
+    assert_eq!(
+        pairs("linux,usable-memory-range"),
+        [0xafe0_0000, 0x1000_0000]
+    );
     assert_eq!(pairs("linux,initrd-start"), [0xb180_0000]);
     assert_eq!(pairs("linux,initrd-end"), [0xb180_0064]);
     assert_eq!(pairs("kaslr-seed"), [0x0123_4567_89ab_cdef]);
@@ -214,11 +308,18 @@ fn dtb_chosen_is_rewritten() {
 
 #[test]
 fn reservation_too_small_names_sizes() {
-    let iomem = std::fs::read_to_string(fixture_dir().join("proc/iomem")).unwrap().replace(
-        "  afe00000-bfdfffff : Crash kernel",
-        "  afe00000-b0dfffff : Crash kernel",
-    );
-    let f = gather(&fixture().with_file("/proc/iomem", iomem), Need::Crash, None).unwrap();
+    let iomem = std::fs::read_to_string(fixture_dir().join("proc/iomem"))
+        .unwrap()
+        .replace(
+            "  afe00000-bfdfffff : Crash kernel",
+            "  afe00000-b0dfffff : Crash kernel",
+        );
+    let f = gather(
+        &fixture().with_file("/proc/iomem", iomem),
+        Need::Crash,
+        None,
+    )
+    .unwrap();
     assert_eq!(
         crash_plan(&f, &[0u8; 0x1_0000]).unwrap_err(),
         PlanError::ReservationTooSmall {
@@ -240,7 +341,12 @@ fn no_crash_kernel_range() {
     let iomem = std::fs::read_to_string(fixture_dir().join("proc/iomem"))
         .unwrap()
         .replace("  afe00000-bfdfffff : Crash kernel\n", "");
-    let f = gather(&fixture().with_file("/proc/iomem", iomem), Need::Crash, None).unwrap();
+    let f = gather(
+        &fixture().with_file("/proc/iomem", iomem),
+        Need::Crash,
+        None,
+    )
+    .unwrap();
     assert_eq!(crash_plan(&f, b"").unwrap_err(), PlanError::NoCrashKernel);
 }
 
@@ -251,22 +357,37 @@ fn stext_disagreeing_with_iomem_is_refused() {
         l.kimage_voffset += 0x1_0000; // as if `Kernel code` started at _text
     }
     let e = crash_plan(&f, b"").unwrap_err();
-    assert!(matches!(e, PlanError::Inconsistent(ref m) if m.starts_with("SYMBOL(_stext) is 0xffffd0d208010000")), "{e}");
+    assert!(
+        matches!(e, PlanError::Inconsistent(ref m) if m.starts_with("SYMBOL(_stext) is 0xffffd0d208010000")),
+        "{e}"
+    );
 }
 
 #[test]
 fn normal_plan_has_no_crash_parts() {
     let f = gather(&fixture(), Need::Normal, None).unwrap();
     let k = kernel();
-    let req = LoadRequest { kind: LoadKind::Normal, kernel: &k, initrd: None, cmdline: "root=/dev/vda", seeds: seeds() };
+    let req = LoadRequest {
+        kind: LoadKind::Normal,
+        kernel: &k,
+        initrd: None,
+        cmdline: "root=/dev/vda",
+        seeds: seeds(),
+    };
     let p = plan_kexec_load(&f, &req, &Trampoline).unwrap();
     let purposes: Vec<_> = p.segments.iter().map(|s| s.purpose).collect();
-    assert_eq!(purposes, [Purpose::Kernel, Purpose::Dtb, Purpose::Purgatory]);
+    assert_eq!(
+        purposes,
+        [Purpose::Kernel, Purpose::Dtb, Purpose::Purgatory]
+    );
     assert_eq!(p.kernel_entry, PhysAddr(0x4000_0000));
     assert!(p.elfcorehdr.is_none() && p.usable_memory.is_empty());
     let dtb = Fdt::parse(&p.segments[1].bytes).unwrap();
     let c = dtb.node("/chosen").unwrap();
-    assert!(c.prop("linux,initrd-start").is_none(), "stale initrd from the running DTB removed");
+    assert!(
+        c.prop("linux,initrd-start").is_none(),
+        "stale initrd from the running DTB removed"
+    );
     assert!(c.prop("linux,elfcorehdr").is_none());
 }
 
@@ -275,21 +396,38 @@ fn act_makes_one_kexec_load() {
     let p = crash_plan(&facts(), b"initrd").unwrap();
     let mut sys = RecordingSys::default();
     crate::act::load_plan(&mut sys, &p, "aarch64", None).unwrap();
-    let Recorded::KexecLoad { entry, segments, flags } = &sys.calls[0] else { panic!("{:?}", sys.calls) };
+    let Recorded::KexecLoad {
+        entry,
+        segments,
+        flags,
+    } = &sys.calls[0]
+    else {
+        panic!("{:?}", sys.calls)
+    };
     assert_eq!(sys.calls.len(), 1);
     assert_eq!(*entry, p.entry);
     assert_eq!(*flags, KEXEC_ON_CRASH | KEXEC_ARCH_AARCH64);
-    let want: Vec<_> = p.segments.iter().map(|s| (s.mem, s.memsz, s.bytes_len, s.sha256)).collect();
+    let want: Vec<_> = p
+        .segments
+        .iter()
+        .map(|s| (s.mem, s.memsz, s.bytes_len, s.sha256))
+        .collect();
     assert_eq!(*segments, want);
 
     let mut sys = RecordingSys::default();
     let e = crate::act::load_plan(&mut sys, &p, "x86_64", None).unwrap_err();
     assert!(matches!(e, SysError::WrongArch { .. }));
-    assert!(sys.calls.is_empty(), "no syscall for a plan of another architecture");
+    assert!(
+        sys.calls.is_empty(),
+        "no syscall for a plan of another architecture"
+    );
 
     let mut sys = RecordingSys::failing(&[libc::ENOMEM]);
     let e = crate::act::load_plan(&mut sys, &p, "aarch64", None).unwrap_err();
-    assert_eq!(e, crate::sys::explain(crate::sys::Call::KexecLoad, Errno(libc::ENOMEM), true, None));
+    assert_eq!(
+        e,
+        crate::sys::explain(crate::sys::Call::KexecLoad, Errno(libc::ENOMEM), true, None)
+    );
 }
 
 #[test]
@@ -309,12 +447,20 @@ fn plan_serializes_to_json() {
 #[test]
 fn status_files() {
     let s = source::read_status(&fixture()).unwrap();
-    assert_eq!(s, source::Status { loaded: false, crash_loaded: false, crash_size: Some(256 << 20) });
+    assert_eq!(
+        s,
+        source::Status {
+            loaded: false,
+            crash_loaded: false,
+            crash_size: Some(256 << 20)
+        }
+    );
 }
 
 #[test]
 fn plan_on_captured_guest() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/captured-6.1.0-56-arm64-wedged-irq");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/captured-6.1.0-56-arm64-wedged-irq");
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
     let mut src = fixture()
         .with_file("/proc/iomem", read("iomem"))
@@ -324,18 +470,31 @@ fn plan_on_captured_guest() {
     for line in read("crash_notes").lines() {
         let v: Vec<&str> = line.split_whitespace().collect();
         src = src
-            .with_file(&format!("/sys/devices/system/cpu/cpu{}/crash_notes", v[0]), format!("{}\n", v[1]))
-            .with_file(&format!("/sys/devices/system/cpu/cpu{}/crash_notes_size", v[0]), format!("{}\n", v[2]));
+            .with_file(
+                &format!("/sys/devices/system/cpu/cpu{}/crash_notes", v[0]),
+                format!("{}\n", v[1]),
+            )
+            .with_file(
+                &format!("/sys/devices/system/cpu/cpu{}/crash_notes_size", v[0]),
+                format!("{}\n", v[2]),
+            );
     }
     let f = gather(&src, Need::Crash, None).unwrap();
     let p = crash_plan(&f, b"initrd").unwrap();
     assert_eq!(p.window, r(0xa9a0_0000, 0xb99f_ffff));
     assert_eq!(p.kernel_entry, PhysAddr(0xa9a0_0000));
-    let seg = p.segments.iter().find(|s| s.purpose == Purpose::ElfCoreHdr).unwrap();
+    let seg = p
+        .segments
+        .iter()
+        .find(|s| s.purpose == Purpose::ElfCoreHdr)
+        .unwrap();
     let elf = ElfFile64::<Endianness>::parse(seg.bytes.as_slice()).unwrap();
     let e = elf.endian();
-    let ph: Vec<(u32, u64, u64)> =
-        elf.elf_program_headers().iter().map(|h| (h.p_type(e), h.p_paddr(e), h.p_memsz(e))).collect();
+    let ph: Vec<(u32, u64, u64)> = elf
+        .elf_program_headers()
+        .iter()
+        .map(|h| (h.p_type(e), h.p_paddr(e), h.p_memsz(e)))
+        .collect();
     assert_eq!(ph[0], (PT_NOTE, 0xbfba_5600, 424));
     assert_eq!(ph[1], (PT_NOTE, 0xbfbc_4600, 424));
     assert_eq!(ph[2], (PT_NOTE, 0x4274_4000, 0x1024));

@@ -35,23 +35,55 @@ fn tmpdir(name: &str) -> PathBuf {
 fn dry_run_crash_plan_on_fixture() {
     let d = tmpdir("plan");
     let out = bin()
-        .args(["-p", "-c", "--dry-run", "--reuse-cmdline", "--append", "maxcpus=1 reset_devices", "--sysroot"])
+        .args([
+            "-p",
+            "-c",
+            "--dry-run",
+            "--reuse-cmdline",
+            "--append",
+            "maxcpus=1 reset_devices",
+            "--sysroot",
+        ])
         .arg(fixture())
         .arg(image(&d))
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("plan: crash (kexec_load, KEXEC_ON_CRASH), 4 segments in 0xafe00000-0xbfdfffff"), "{text}");
-    assert!(text.contains("linux,elfcorehdr 0xb1800000-0xb180023b"), "{text}");
-    assert!(text.contains("bootargs: console=ttyAMA0 maxcpus=1 reset_devices"), "{text}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(
+            "plan: crash (kexec_load, KEXEC_ON_CRASH), 4 segments in 0xafe00000-0xbfdfffff"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("linux,elfcorehdr 0xb1800000-0xb180023b"),
+        "{text}"
+    );
+    assert!(
+        text.contains("bootargs: console=ttyAMA0 maxcpus=1 reset_devices"),
+        "{text}"
+    );
 }
 
 #[test]
 fn dry_run_json() {
     let d = tmpdir("json");
-    let out = bin().args(["-p", "-c", "--dry-run", "--json", "--sysroot"]).arg(fixture()).arg(image(&d)).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bin()
+        .args(["-p", "-c", "--dry-run", "--json", "--sysroot"])
+        .arg(fixture())
+        .arg(image(&d))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("\"purpose\": \"elfcorehdr\""), "{text}");
     assert!(text.contains("\"entry\": \"0xb1803000\""), "{text}");
@@ -59,11 +91,24 @@ fn dry_run_json() {
 
 #[test]
 fn status_exit_codes() {
-    let out = bin().arg("status").arg("--sysroot").arg(fixture()).output().unwrap();
+    let out = bin()
+        .arg("status")
+        .arg("--sysroot")
+        .arg(fixture())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(3), "crash kernel not loaded → 3");
     assert!(String::from_utf8_lossy(&out.stdout).contains("crash kernel: not loaded"));
-    let out = bin().args(["-S", "--dry-run", "--sysroot"]).arg(fixture()).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "kexec-tools -S: 0 when not loaded");
+    let out = bin()
+        .args(["-S", "--dry-run", "--sysroot"])
+        .arg(fixture())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "kexec-tools -S: 0 when not loaded"
+    );
 }
 
 #[test]
@@ -73,10 +118,22 @@ fn refusals() {
     let d = tmpdir("bad");
     let k = d.join("short");
     std::fs::write(&k, [0u8; 40]).unwrap();
-    let out = bin().args(["-p", "-c", "--dry-run", "--sysroot"]).arg(fixture()).arg(&k).output().unwrap();
+    let out = bin()
+        .args(["-p", "-c", "--dry-run", "--sysroot"])
+        .arg(fixture())
+        .arg(&k)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("truncated arm64 Image header: needs 64 bytes at offset 0x0, file has 40"), "{err}");
-    let out = bin().args(["--dry-run", "--sysroot"]).arg(fixture()).output().unwrap();
+    assert!(
+        err.contains("truncated arm64 Image header: needs 64 bytes at offset 0x0, file has 40"),
+        "{err}"
+    );
+    let out = bin()
+        .args(["--dry-run", "--sysroot"])
+        .arg(fixture())
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to do"));
 }

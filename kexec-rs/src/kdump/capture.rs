@@ -29,7 +29,12 @@ pub trait CaptureEnv {
     fn write(&mut self, path: &str, bytes: &[u8]) -> io::Result<()>;
     /// Runs a program; returns its exit code (None: killed) and, when
     /// `capture` is set, its stdout (else stdout is inherited).
-    fn run(&mut self, prog: &str, args: &[String], capture: bool) -> io::Result<(Option<i32>, Vec<u8>)>;
+    fn run(
+        &mut self,
+        prog: &str,
+        args: &[String],
+        capture: bool,
+    ) -> io::Result<(Option<i32>, Vec<u8>)>;
     /// Replaces this process with `prog` (`busybox sh`); returns only on failure.
     fn exec(&mut self, prog: &str, args: &[&str]) -> io::Error;
     /// A name for this dump's directory (UTC time and a random suffix).
@@ -56,8 +61,22 @@ fn errno_text(e: Errno) -> String {
 
 /// The `vmcore save` arguments for `out` (`None` = flattened to stdout).
 pub fn save_args(cfg: &Config, out: Option<&str>) -> Vec<String> {
-    let levels = cfg.save.dump_levels.iter().map(u8::to_string).collect::<Vec<_>>().join(",");
-    let mut a = vec!["save".to_string(), "-d".into(), levels, "-c".into(), cfg.save.compression.clone(), "--progress".into(), "never".into()];
+    let levels = cfg
+        .save
+        .dump_levels
+        .iter()
+        .map(u8::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut a = vec![
+        "save".to_string(),
+        "-d".into(),
+        levels,
+        "-c".into(),
+        cfg.save.compression.clone(),
+        "--progress".into(),
+        "never".into(),
+    ];
     match out {
         Some(o) => a.extend(["--json".to_string(), PROC_VMCORE.to_string(), o.to_string()]),
         None => a.extend(["-F".to_string(), PROC_VMCORE.to_string(), "-".to_string()]),
@@ -68,7 +87,11 @@ pub fn save_args(cfg: &Config, out: Option<&str>) -> Vec<String> {
 /// PID 1's mounts and module loads. Failures are reported, not fatal: the
 /// save itself then says what is missing.
 pub fn pid1_setup(sys: &mut dyn HostSys, env: &mut dyn CaptureEnv) {
-    for (src, dir, fs) in [("proc", "/proc", "proc"), ("sysfs", "/sys", "sysfs"), ("devtmpfs", "/dev", "devtmpfs")] {
+    for (src, dir, fs) in [
+        ("proc", "/proc", "proc"),
+        ("sysfs", "/sys", "sysfs"),
+        ("devtmpfs", "/dev", "devtmpfs"),
+    ] {
         match sys.mount(src, dir, fs, "") {
             Ok(()) | Err(Errno(libc::EBUSY)) => {}
             Err(e) => env.say(&format!("mount {fs} on {dir}: {}", errno_text(e))),
@@ -78,7 +101,11 @@ pub fn pid1_setup(sys: &mut dyn HostSys, env: &mut dyn CaptureEnv) {
     let names = load_order(env.list_dir(&dir).unwrap_or_default());
     for n in names {
         let path = format!("{dir}/{n}");
-        let name = n.trim_end_matches(".ko").split_once('-').map_or(n.as_str(), |(_, m)| m).to_string();
+        let name = n
+            .trim_end_matches(".ko")
+            .split_once('-')
+            .map_or(n.as_str(), |(_, m)| m)
+            .to_string();
         match env.read(&path) {
             Ok(b) => match sys.init_module(&name, &b, "") {
                 Ok(()) | Err(Errno(libc::EEXIST)) => env.say(&format!("module {name} loaded")),
@@ -91,7 +118,12 @@ pub fn pid1_setup(sys: &mut dyn HostSys, env: &mut dyn CaptureEnv) {
 
 /// Mounts the target (when configured), runs `vmcore save` and writes the
 /// summary. `vmcore` is the program to run.
-pub fn save(sys: &mut dyn HostSys, env: &mut dyn CaptureEnv, cfg: &Config, vmcore: &str) -> Outcome {
+pub fn save(
+    sys: &mut dyn HostSys,
+    env: &mut dyn CaptureEnv,
+    cfg: &Config,
+    vmcore: &str,
+) -> Outcome {
     if !env.exists(PROC_VMCORE) {
         return Outcome::NotRun(format!("{PROC_VMCORE} does not exist: this is not a crash kernel (or it was booted without elfcorehdr)"));
     }
@@ -109,7 +141,12 @@ pub fn save(sys: &mut dyn HostSys, env: &mut dyn CaptureEnv, cfg: &Config, vmcor
             if let (Some(dev), Some(fs)) = (&cfg.save.device, &cfg.save.fstype) {
                 match sys.mount(dev, &dir, fs, &cfg.save.options) {
                     Ok(()) | Err(Errno(libc::EBUSY)) => {}
-                    Err(e) => return Outcome::NotRun(format!("mount -t {fs} {dev} {dir}: {}", errno_text(e))),
+                    Err(e) => {
+                        return Outcome::NotRun(format!(
+                            "mount -t {fs} {dev} {dir}: {}",
+                            errno_text(e)
+                        ))
+                    }
                 }
             }
             let sub = format!("{}/{}", dir.trim_end_matches('/'), env.dump_name());
@@ -169,7 +206,95 @@ pub fn pid1_finish(sys: &mut dyn HostSys, env: &mut dyn CaptureEnv, action: Fina
 /// The `vmcore` program to run: the initramfs's own under PID 1, else the
 /// configured one.
 pub fn vmcore_program(cfg: &Config, pid1: bool) -> String {
-    if pid1 { format!("/{VMCORE_PATH}") } else { cfg.initramfs.vmcore.display().to_string() }
+    if pid1 {
+        format!("/{VMCORE_PATH}")
+    } else {
+        cfg.initramfs.vmcore.display().to_string()
+    }
+}
+
+/// The real file system and processes.
+#[derive(Debug, Default)]
+pub struct RealEnv;
+
+/// `YYYYmmdd-HHMMSS` (UTC) of a Unix time.
+pub fn utc_stamp(secs: u64) -> String {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+impl CaptureEnv for RealEnv {
+    fn list_dir(&self, dir: &str) -> io::Result<Vec<String>> {
+        std::fs::read_dir(dir)?
+            .map(|e| Ok(e?.file_name().to_string_lossy().into_owned()))
+            .collect()
+    }
+    fn read(&self, path: &str) -> io::Result<Vec<u8>> {
+        std::fs::read(path)
+    }
+    fn exists(&self, path: &str) -> bool {
+        std::path::Path::new(path).exists()
+    }
+    fn mkdir(&mut self, path: &str) -> io::Result<()> {
+        std::fs::create_dir_all(path)
+    }
+    fn write(&mut self, path: &str, bytes: &[u8]) -> io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(path)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    }
+    fn run(
+        &mut self,
+        prog: &str,
+        args: &[String],
+        capture: bool,
+    ) -> io::Result<(Option<i32>, Vec<u8>)> {
+        let mut c = std::process::Command::new(prog);
+        c.args(args);
+        if capture {
+            c.stderr(std::process::Stdio::inherit());
+            let out = c.output()?;
+            Ok((out.status.code(), out.stdout))
+        } else {
+            Ok((c.status()?.code(), Vec::new()))
+        }
+    }
+    fn exec(&mut self, prog: &str, args: &[&str]) -> io::Error {
+        use std::os::unix::process::CommandExt;
+        std::process::Command::new(prog).args(args).exec()
+    }
+    fn dump_name(&mut self) -> String {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut r = [0u8; 4];
+        let suffix = if getrandom::fill(&mut r).is_ok() {
+            crate::hex(&r)
+        } else {
+            format!("{:08x}", std::process::id())
+        };
+        format!("{}-{suffix}", utc_stamp(secs))
+    }
+    fn say(&mut self, line: &str) {
+        eprintln!("kexec-rs kdump: {line}");
+    }
 }
 
 #[cfg(test)]
@@ -189,10 +314,17 @@ mod tests {
 
     impl CaptureEnv for FakeEnv {
         fn list_dir(&self, dir: &str) -> io::Result<Vec<String>> {
-            Ok(self.files.keys().filter_map(|k| k.strip_prefix(&format!("{dir}/")).map(str::to_string)).collect())
+            Ok(self
+                .files
+                .keys()
+                .filter_map(|k| k.strip_prefix(&format!("{dir}/")).map(str::to_string))
+                .collect())
         }
         fn read(&self, path: &str) -> io::Result<Vec<u8>> {
-            self.files.get(path).cloned().ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+            self.files
+                .get(path)
+                .cloned()
+                .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
         }
         fn exists(&self, path: &str) -> bool {
             self.files.contains_key(path)
@@ -205,7 +337,12 @@ mod tests {
             self.files.insert(path.to_string(), bytes.to_vec());
             Ok(())
         }
-        fn run(&mut self, prog: &str, args: &[String], capture: bool) -> io::Result<(Option<i32>, Vec<u8>)> {
+        fn run(
+            &mut self,
+            prog: &str,
+            args: &[String],
+            capture: bool,
+        ) -> io::Result<(Option<i32>, Vec<u8>)> {
             self.runs.push((prog.to_string(), args.to_vec(), capture));
             Ok((self.exit, b"{\"dump_level\":31}\n".to_vec()))
         }
@@ -228,17 +365,35 @@ mod tests {
 
     #[test]
     fn pid1_sequence() {
-        let mut env = FakeEnv { exit: Some(0), ..FakeEnv::default() };
-        env.files.insert("/lib/kexec-rs/modules/01-virtio_blk.ko".into(), vec![1; 5]);
-        env.files.insert("/lib/kexec-rs/modules/00-virtio_mmio.ko".into(), vec![1; 4]);
+        let mut env = FakeEnv {
+            exit: Some(0),
+            ..FakeEnv::default()
+        };
+        env.files
+            .insert("/lib/kexec-rs/modules/01-virtio_blk.ko".into(), vec![1; 5]);
+        env.files
+            .insert("/lib/kexec-rs/modules/00-virtio_mmio.ko".into(), vec![1; 4]);
         env.files.insert(PROC_VMCORE.into(), vec![]);
         let mut sys = RecordingSys::default();
-        sys.script = [Ok(()), Err(Errno(libc::EBUSY)), Ok(()), Ok(()), Err(Errno(libc::EEXIST))].into_iter().collect();
+        sys.script = [
+            Ok(()),
+            Err(Errno(libc::EBUSY)),
+            Ok(()),
+            Ok(()),
+            Err(Errno(libc::EEXIST)),
+        ]
+        .into_iter()
+        .collect();
         let c = cfg(NINEP);
         pid1_setup(&mut sys, &mut env);
-        assert_eq!(save(&mut sys, &mut env, &c, &vmcore_program(&c, true)), Outcome::Complete);
+        assert_eq!(
+            save(&mut sys, &mut env, &c, &vmcore_program(&c, true)),
+            Outcome::Complete
+        );
         pid1_finish(&mut sys, &mut env, c.save.final_action);
-        let m = |a: &str, b: &str, c: &str, d: &str| Recorded::Mount(a.into(), b.into(), c.into(), d.into());
+        let m = |a: &str, b: &str, c: &str, d: &str| {
+            Recorded::Mount(a.into(), b.into(), c.into(), d.into())
+        };
         assert_eq!(
             sys.calls,
             vec![
@@ -255,28 +410,55 @@ mod tests {
         let sub = "/mnt/out/20261124-001500-abcd1234";
         assert_eq!(env.dirs, [sub]);
         let args: Vec<String> =
-            format!("save -d 1,31 -c lzo --progress never --json /proc/vmcore {sub}/vmcore").split(' ').map(str::to_string).collect();
+            format!("save -d 1,31 -c lzo --progress never --json /proc/vmcore {sub}/vmcore")
+                .split(' ')
+                .map(str::to_string)
+                .collect();
         assert_eq!(env.runs, vec![("/bin/vmcore".to_string(), args, true)]);
-        assert_eq!(env.files[&format!("{sub}/summary.json")], b"{\"dump_level\":31}\n");
+        assert_eq!(
+            env.files[&format!("{sub}/summary.json")],
+            b"{\"dump_level\":31}\n"
+        );
         assert_eq!(env.files[&format!("{sub}/status")], b"complete\n");
     }
 
     #[test]
     fn stdout_and_failures() {
         let c = cfg("[kernel]\ninitrd = \"/boot/initrd.img\"\n[save]\ntarget = \"stdout\"\ndump_levels = [31]\n");
-        let mut env = FakeEnv { exit: Some(1), ..FakeEnv::default() };
+        let mut env = FakeEnv {
+            exit: Some(1),
+            ..FakeEnv::default()
+        };
         let mut sys = RecordingSys::default();
-        assert!(matches!(save(&mut sys, &mut env, &c, "vmcore"), Outcome::NotRun(w) if w.starts_with("/proc/vmcore does not exist")));
+        assert!(
+            matches!(save(&mut sys, &mut env, &c, "vmcore"), Outcome::NotRun(w) if w.starts_with("/proc/vmcore does not exist"))
+        );
         env.files.insert(PROC_VMCORE.into(), vec![]);
-        assert_eq!(save(&mut sys, &mut env, &c, &vmcore_program(&c, false)), Outcome::Failed(Some(1)));
-        let args: Vec<String> = "save -d 31 -c lzo --progress never -F /proc/vmcore -".split(' ').map(str::to_string).collect();
+        assert_eq!(
+            save(&mut sys, &mut env, &c, &vmcore_program(&c, false)),
+            Outcome::Failed(Some(1))
+        );
+        let args: Vec<String> = "save -d 31 -c lzo --progress never -F /proc/vmcore -"
+            .split(' ')
+            .map(str::to_string)
+            .collect();
         assert_eq!(env.runs, vec![("/usr/bin/vmcore".to_string(), args, false)]);
         assert!(sys.calls.is_empty());
 
         let c = cfg(NINEP);
         let mut sys = RecordingSys::failing(&[libc::ENODEV]);
         let o = save(&mut sys, &mut env, &c, "vmcore");
-        assert_eq!(o, Outcome::NotRun("mount -t 9p out /mnt/out: No such device (os error 19)".into()));
+        assert_eq!(
+            o,
+            Outcome::NotRun("mount -t 9p out /mnt/out: No such device (os error 19)".into())
+        );
+    }
+
+    #[test]
+    fn stamps() {
+        assert_eq!(utc_stamp(0), "19700101-000000");
+        assert_eq!(utc_stamp(1_795_911_300), "20261129-001500");
+        assert_eq!(utc_stamp(951_782_400), "20000229-000000");
     }
 
     #[test]
@@ -284,7 +466,10 @@ mod tests {
         let mut env = FakeEnv::default();
         let mut sys = RecordingSys::default();
         pid1_finish(&mut sys, &mut env, FinalAction::Shell);
-        assert_eq!(sys.calls, vec![Recorded::Sync, Recorded::Power(PowerAction::Reboot)]);
+        assert_eq!(
+            sys.calls,
+            vec![Recorded::Sync, Recorded::Power(PowerAction::Reboot)]
+        );
         assert!(env.said.iter().any(|s| s.contains("no busybox")));
     }
 }

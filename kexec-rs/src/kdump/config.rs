@@ -73,7 +73,11 @@ pub struct InitramfsSection {
 
 impl Default for InitramfsSection {
     fn default() -> Self {
-        InitramfsSection { vmcore: PathBuf::from("/usr/bin/vmcore"), modules: Vec::new(), modules_dir: None }
+        InitramfsSection {
+            vmcore: PathBuf::from("/usr/bin/vmcore"),
+            modules: Vec::new(),
+            modules_dir: None,
+        }
     }
 }
 
@@ -197,7 +201,10 @@ fn key_at(text: &str, at: usize) -> (usize, Option<String>) {
     let before = text.get(..at.min(text.len())).unwrap_or("");
     let line_no = before.matches('\n').count() + 1;
     let line = text.lines().nth(line_no - 1).unwrap_or("");
-    let key = line.split_once('=').map(|(k, _)| k.trim().trim_matches('"').to_string()).filter(|k| !k.is_empty());
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"').to_string())
+        .filter(|k| !k.is_empty());
     (line_no, key)
 }
 
@@ -206,7 +213,12 @@ impl Config {
     pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         let cfg: Config = toml::from_str(text).map_err(|e| {
             let (line, key) = e.span().map_or((0, None), |s| key_at(text, s.start));
-            ConfigError::Parse { file: file.to_string(), line, key, message: e.message().trim().to_string() }
+            ConfigError::Parse {
+                file: file.to_string(),
+                line,
+                key,
+                message: e.message().trim().to_string(),
+            }
         })?;
         cfg.check(file)?;
         Ok(cfg)
@@ -215,30 +227,57 @@ impl Config {
     /// Reads and parses `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { file: file.clone(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            file: file.clone(),
+            message: e.to_string(),
+        })?;
         Config::parse(&file, &text)
     }
 
     fn check(&self, file: &str) -> Result<(), ConfigError> {
-        let bad = |key, message: String| Err(ConfigError::Invalid { file: file.to_string(), key, message });
+        let bad = |key, message: String| {
+            Err(ConfigError::Invalid {
+                file: file.to_string(),
+                key,
+                message,
+            })
+        };
         if self.save.dump_levels.is_empty() {
             return bad("save.dump_levels", "give at least one level".into());
         }
         if let Some(l) = self.save.dump_levels.iter().find(|&&l| l > 31) {
-            return bad("save.dump_levels", format!("{l} is not a dump level (0..=31)"));
+            return bad(
+                "save.dump_levels",
+                format!("{l} is not a dump level (0..=31)"),
+            );
         }
         if !["zstd", "lzo", "zlib", "none"].contains(&self.save.compression.as_str()) {
-            return bad("save.compression", format!("`{}`: use zstd, lzo, zlib or none", self.save.compression));
+            return bad(
+                "save.compression",
+                format!("`{}`: use zstd, lzo, zlib or none", self.save.compression),
+            );
         }
         if self.save.device.is_some() != self.save.fstype.is_some() {
-            return bad("save.fstype", "save.device and save.fstype go together".into());
+            return bad(
+                "save.fstype",
+                "save.device and save.fstype go together".into(),
+            );
         }
         let stdout = self.save.target == "stdout";
         if stdout && self.save.device.is_some() {
-            return bad("save.device", "nothing is mounted for target = \"stdout\"".into());
+            return bad(
+                "save.device",
+                "nothing is mounted for target = \"stdout\"".into(),
+            );
         }
         if !stdout && !self.save.target.starts_with('/') {
-            return bad("save.target", format!("`{}`: an absolute directory or \"stdout\"", self.save.target));
+            return bad(
+                "save.target",
+                format!(
+                    "`{}`: an absolute directory or \"stdout\"",
+                    self.save.target
+                ),
+            );
         }
         if self.kernel.initrd == "build" && self.save.device.is_none() {
             return bad(
@@ -247,10 +286,21 @@ impl Config {
             );
         }
         if self.kernel.initrd != "build" && !self.kernel.initrd.starts_with('/') {
-            return bad("kernel.initrd", format!("`{}`: \"build\" or an absolute path", self.kernel.initrd));
+            return bad(
+                "kernel.initrd",
+                format!("`{}`: \"build\" or an absolute path", self.kernel.initrd),
+            );
         }
-        if !matches!(self.kernel.sdei.as_str(), "auto" | "off") && !self.kernel.sdei.starts_with('/') {
-            return bad("kernel.sdei", format!("`{}`: \"auto\", \"off\" or an absolute path to sdei-stop.ko", self.kernel.sdei));
+        if !matches!(self.kernel.sdei.as_str(), "auto" | "off")
+            && !self.kernel.sdei.starts_with('/')
+        {
+            return bad(
+                "kernel.sdei",
+                format!(
+                    "`{}`: \"auto\", \"off\" or an absolute path to sdei-stop.ko",
+                    self.kernel.sdei
+                ),
+            );
         }
         Ok(())
     }
@@ -266,28 +316,45 @@ impl Config {
 
     /// The save target.
     pub fn target(&self) -> Target {
-        if self.save.target == "stdout" { Target::Stdout } else { Target::Dir(PathBuf::from(&self.save.target)) }
+        if self.save.target == "stdout" {
+            Target::Stdout
+        } else {
+            Target::Dir(PathBuf::from(&self.save.target))
+        }
     }
 
     /// The kernel image for `release`.
     pub fn kernel_image(&self, release: &str) -> PathBuf {
-        self.kernel.image.clone().unwrap_or_else(|| PathBuf::from(format!("/boot/vmlinuz-{release}")))
+        self.kernel
+            .image
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("/boot/vmlinuz-{release}")))
     }
 
     /// The modules directory for `release`.
     pub fn modules_dir(&self, release: &str) -> PathBuf {
-        self.initramfs.modules_dir.clone().unwrap_or_else(|| PathBuf::from(format!("/lib/modules/{release}")))
+        self.initramfs
+            .modules_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("/lib/modules/{release}")))
     }
 
     /// The crash kernel's command line: `cmdline`, the running kernel's
     /// `console=` parameters, then `append`.
     pub fn crash_cmdline(&self, running: &str) -> String {
         let consoles: Vec<&str> =
-            crate::cmdline::split_params(running.trim_end_matches(['\n', '\0'])).into_iter().filter(|p| p.starts_with("console=")).collect();
+            crate::cmdline::split_params(running.trim_end_matches(['\n', '\0']))
+                .into_iter()
+                .filter(|p| p.starts_with("console="))
+                .collect();
         let mut parts: Vec<&str> = vec![self.kernel.cmdline.trim()];
         parts.extend(consoles);
         parts.push(self.kernel.append.trim());
-        parts.into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ")
+        parts
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -305,45 +372,98 @@ mod tests {
         assert_eq!(c.save.compression, "lzo");
         assert!(c.kernel.crash_kexec_post_notifiers);
         assert_eq!(c.sdei(), SdeiSetting::Auto);
-        assert_eq!(c.kernel_image("6.1.0-56-arm64"), PathBuf::from("/boot/vmlinuz-6.1.0-56-arm64"));
+        assert_eq!(
+            c.kernel_image("6.1.0-56-arm64"),
+            PathBuf::from("/boot/vmlinuz-6.1.0-56-arm64")
+        );
         assert_eq!(c.target(), Target::Dir("/var/crash".into()));
     }
 
     #[test]
     fn unknown_key_names_file_line_and_key() {
-        let e = Config::parse("/etc/kexec-rs/kdump.toml", "[kernel]\ninitrd = \"build\"\ncmdlin = \"x\"\n").unwrap_err();
-        let ConfigError::Parse { line, key, message, .. } = &e else { panic!("{e:?}") };
+        let e = Config::parse(
+            "/etc/kexec-rs/kdump.toml",
+            "[kernel]\ninitrd = \"build\"\ncmdlin = \"x\"\n",
+        )
+        .unwrap_err();
+        let ConfigError::Parse {
+            line, key, message, ..
+        } = &e
+        else {
+            panic!("{e:?}")
+        };
         assert_eq!((*line, key.as_deref()), (3, Some("cmdlin")));
         assert!(message.starts_with("unknown field `cmdlin`"), "{message}");
-        assert!(e.to_string().starts_with("/etc/kexec-rs/kdump.toml:3: key `cmdlin`: unknown field"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("/etc/kexec-rs/kdump.toml:3: key `cmdlin`: unknown field"),
+            "{e}"
+        );
     }
 
     #[test]
     fn wrong_type_names_the_key() {
-        let e = Config::parse("k.toml", "[kernel]\n\ncrash_kexec_post_notifiers = \"yes\"\n").unwrap_err();
-        let ConfigError::Parse { line, key, .. } = &e else { panic!("{e:?}") };
-        assert_eq!((*line, key.as_deref()), (3, Some("crash_kexec_post_notifiers")));
+        let e = Config::parse(
+            "k.toml",
+            "[kernel]\n\ncrash_kexec_post_notifiers = \"yes\"\n",
+        )
+        .unwrap_err();
+        let ConfigError::Parse { line, key, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(
+            (*line, key.as_deref()),
+            (3, Some("crash_kexec_post_notifiers"))
+        );
         let e = Config::parse("k.toml", "[save]\nfinal_action = \"explode\"\n").unwrap_err();
-        assert!(e.to_string().starts_with("k.toml:2: key `final_action`: unknown variant `explode`"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("k.toml:2: key `final_action`: unknown variant `explode`"),
+            "{e}"
+        );
     }
 
     #[test]
     fn inconsistent_values_are_refused() {
-        let e = Config::parse("k.toml", "[save]\ndevice = \"/dev/vda\"\nfstype = \"ext4\"\ndump_levels = [1, 40]\n").unwrap_err();
-        assert_eq!(e.to_string(), "k.toml: key `save.dump_levels`: 40 is not a dump level (0..=31)");
+        let e = Config::parse(
+            "k.toml",
+            "[save]\ndevice = \"/dev/vda\"\nfstype = \"ext4\"\ndump_levels = [1, 40]\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "k.toml: key `save.dump_levels`: 40 is not a dump level (0..=31)"
+        );
         let e = Config::parse("k.toml", "[save]\ntarget = \"/var/crash\"\n").unwrap_err();
-        assert!(e.to_string().starts_with("k.toml: key `save.device`: the built capture initramfs"), "{e}");
-        let e = Config::parse("k.toml", "[kernel]\ninitrd = \"/boot/i\"\n[save]\ncompression = \"xz\"\n").unwrap_err();
-        assert_eq!(e.to_string(), "k.toml: key `save.compression`: `xz`: use zstd, lzo, zlib or none");
+        assert!(
+            e.to_string()
+                .starts_with("k.toml: key `save.device`: the built capture initramfs"),
+            "{e}"
+        );
+        let e = Config::parse(
+            "k.toml",
+            "[kernel]\ninitrd = \"/boot/i\"\n[save]\ncompression = \"xz\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "k.toml: key `save.compression`: `xz`: use zstd, lzo, zlib or none"
+        );
         let e = Config::parse("k.toml", "[kernel]\ninitrd = \"/boot/i\"\n[save]\ntarget = \"stdout\"\ndevice = \"d\"\nfstype = \"9p\"\n")
             .unwrap_err();
-        assert_eq!(e.to_string(), "k.toml: key `save.device`: nothing is mounted for target = \"stdout\"");
+        assert_eq!(
+            e.to_string(),
+            "k.toml: key `save.device`: nothing is mounted for target = \"stdout\""
+        );
     }
 
     #[test]
     fn crash_cmdline_carries_consoles() {
         let c = Config::parse("k.toml", &format!("[kernel]\nappend = \"panic=1\"\n{MIN}")).unwrap();
         let running = "BOOT_IMAGE=/boot/vmlinuz console=tty0 root=/dev/vda1 console=ttyAMA0,115200 crashkernel=256M\n";
-        assert_eq!(c.crash_cmdline(running), "reset_devices nr_cpus=1 maxcpus=1 console=tty0 console=ttyAMA0,115200 panic=1");
+        assert_eq!(
+            c.crash_cmdline(running),
+            "reset_devices nr_cpus=1 maxcpus=1 console=tty0 console=ttyAMA0,115200 panic=1"
+        );
     }
 }

@@ -47,18 +47,33 @@ fn pad4(v: &mut Vec<u8>) {
 impl CpioWriter {
     /// An empty archive.
     pub fn new() -> Self {
-        CpioWriter { out: Vec::new(), ino: 0 }
+        CpioWriter {
+            out: Vec::new(),
+            ino: 0,
+        }
     }
 
-    fn entry(&mut self, name: &str, mode: u32, rdev: (u32, u32), data: &[u8]) -> Result<(), CpioError> {
+    fn entry(
+        &mut self,
+        name: &str,
+        mode: u32,
+        rdev: (u32, u32),
+        data: &[u8],
+    ) -> Result<(), CpioError> {
         if name.is_empty() || name.starts_with('/') || name.contains('\0') {
             return Err(CpioError::BadName(name.to_string()));
         }
-        let size = u32::try_from(data.len()).map_err(|_| CpioError::TooBig { name: name.to_string(), len: data.len() })?;
-        let namesize = u32::try_from(name.len() + 1).map_err(|_| CpioError::BadName(name.to_string()))?;
+        let size = u32::try_from(data.len()).map_err(|_| CpioError::TooBig {
+            name: name.to_string(),
+            len: data.len(),
+        })?;
+        let namesize =
+            u32::try_from(name.len() + 1).map_err(|_| CpioError::BadName(name.to_string()))?;
         self.ino = self.ino.wrapping_add(1);
         let nlink = if mode & 0o170_000 == S_IFDIR { 2 } else { 1 };
-        let fields = [self.ino, mode, 0, 0, nlink, 0, size, 0, 0, rdev.0, rdev.1, namesize, 0];
+        let fields = [
+            self.ino, mode, 0, 0, nlink, 0, size, 0, 0, rdev.0, rdev.1, namesize, 0,
+        ];
         self.out.extend_from_slice(b"070701");
         for f in fields {
             self.out.extend_from_slice(format!("{f:08X}").as_bytes());
@@ -87,7 +102,13 @@ impl CpioWriter {
     }
 
     /// A character device node.
-    pub fn char_dev(&mut self, name: &str, perm: u32, major: u32, minor: u32) -> Result<(), CpioError> {
+    pub fn char_dev(
+        &mut self,
+        name: &str,
+        perm: u32,
+        major: u32,
+        minor: u32,
+    ) -> Result<(), CpioError> {
         self.entry(name, S_IFCHR | (perm & 0o7777), (major, minor), &[])
     }
 
@@ -125,7 +146,10 @@ mod tests {
     #[test]
     fn bad_names_are_refused() {
         let mut w = CpioWriter::new();
-        assert_eq!(w.file("/init", 0o755, b""), Err(CpioError::BadName("/init".into())));
+        assert_eq!(
+            w.file("/init", 0o755, b""),
+            Err(CpioError::BadName("/init".into()))
+        );
         assert_eq!(w.dir("", 0o755), Err(CpioError::BadName(String::new())));
     }
 
@@ -137,7 +161,8 @@ mod tests {
         let mut w = CpioWriter::new();
         w.dir("etc", 0o755).unwrap();
         w.dir("etc/kexec-rs", 0o755).unwrap();
-        w.file("etc/kexec-rs/kdump.toml", 0o644, b"[save]\n").unwrap();
+        w.file("etc/kexec-rs/kdump.toml", 0o644, b"[save]\n")
+            .unwrap();
         w.file("init", 0o755, &[7u8; 4097]).unwrap();
         w.symlink("bin/sh", "busybox").unwrap();
         w.char_dev("dev/console", 0o600, 5, 1).unwrap();
@@ -154,10 +179,31 @@ mod tests {
         let text = String::from_utf8(out.stdout).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 6, "{text}");
-        assert!(lines[0].starts_with("drwxr-xr-x") && lines[0].ends_with(" etc"), "{text}");
-        assert!(lines[2].starts_with("-rw-r--r--") && lines[2].contains(" 7 ") && lines[2].ends_with("etc/kexec-rs/kdump.toml"), "{text}");
-        assert!(lines[3].starts_with("-rwxr-xr-x") && lines[3].contains(" 4097 ") && lines[3].ends_with(" init"), "{text}");
-        assert!(lines[4].starts_with("lrwxrwxrwx") && lines[4].ends_with("bin/sh -> busybox"), "{text}");
-        assert!(lines[5].starts_with("crw-------") && lines[5].contains("5,") && lines[5].ends_with("dev/console"), "{text}");
+        assert!(
+            lines[0].starts_with("drwxr-xr-x") && lines[0].ends_with(" etc"),
+            "{text}"
+        );
+        assert!(
+            lines[2].starts_with("-rw-r--r--")
+                && lines[2].contains(" 7 ")
+                && lines[2].ends_with("etc/kexec-rs/kdump.toml"),
+            "{text}"
+        );
+        assert!(
+            lines[3].starts_with("-rwxr-xr-x")
+                && lines[3].contains(" 4097 ")
+                && lines[3].ends_with(" init"),
+            "{text}"
+        );
+        assert!(
+            lines[4].starts_with("lrwxrwxrwx") && lines[4].ends_with("bin/sh -> busybox"),
+            "{text}"
+        );
+        assert!(
+            lines[5].starts_with("crw-------")
+                && lines[5].contains("5,")
+                && lines[5].ends_with("dev/console"),
+            "{text}"
+        );
     }
 }

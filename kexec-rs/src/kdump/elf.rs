@@ -21,17 +21,27 @@ pub enum ElfError {
 pub const PT_INTERP: u32 = 3;
 
 fn u16_at(b: &[u8], o: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(o..o.checked_add(2)?)?.try_into().ok()?))
+    Some(u16::from_le_bytes(
+        b.get(o..o.checked_add(2)?)?.try_into().ok()?,
+    ))
 }
 fn u32_at(b: &[u8], o: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(o..o.checked_add(4)?)?.try_into().ok()?))
+    Some(u32::from_le_bytes(
+        b.get(o..o.checked_add(4)?)?.try_into().ok()?,
+    ))
 }
 fn u64_at(b: &[u8], o: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(o..o.checked_add(8)?)?.try_into().ok()?))
+    Some(u64::from_le_bytes(
+        b.get(o..o.checked_add(8)?)?.try_into().ok()?,
+    ))
 }
 
 fn header(file: &str, b: &[u8]) -> Result<(), ElfError> {
-    let bad = |offset, what| ElfError::Bad { file: file.to_string(), offset, what };
+    let bad = |offset, what| ElfError::Bad {
+        file: file.to_string(),
+        offset,
+        what,
+    };
     if b.get(..4) != Some(b"\x7fELF") {
         return Err(bad(0, "ELF magic"));
     }
@@ -47,22 +57,35 @@ fn header(file: &str, b: &[u8]) -> Result<(), ElfError> {
 /// The `e_machine` of an ELF64 LE file.
 pub fn machine(file: &str, b: &[u8]) -> Result<u16, ElfError> {
     header(file, b)?;
-    u16_at(b, 18).ok_or(ElfError::Bad { file: file.to_string(), offset: 18, what: "e_machine" })
+    u16_at(b, 18).ok_or(ElfError::Bad {
+        file: file.to_string(),
+        offset: 18,
+        what: "e_machine",
+    })
 }
 
 /// True when the executable has a `PT_INTERP` (needs a dynamic loader).
 pub fn has_interp(file: &str, b: &[u8]) -> Result<bool, ElfError> {
     header(file, b)?;
-    let bad = |offset, what| ElfError::Bad { file: file.to_string(), offset, what };
-    let phoff = u64_at(b, 32).and_then(|v| usize::try_from(v).ok()).ok_or(bad(32, "e_phoff"))?;
+    let bad = |offset, what| ElfError::Bad {
+        file: file.to_string(),
+        offset,
+        what,
+    };
+    let phoff = u64_at(b, 32)
+        .and_then(|v| usize::try_from(v).ok())
+        .ok_or(bad(32, "e_phoff"))?;
     let phentsize = usize::from(u16_at(b, 54).ok_or(bad(54, "e_phentsize"))?);
     let phnum = usize::from(u16_at(b, 56).ok_or(bad(56, "e_phnum"))?);
     if phnum > 0 && phentsize < 56 {
         return Err(bad(54, "e_phentsize >= 56"));
     }
     for i in 0..phnum {
-        let o = i.checked_mul(phentsize).and_then(|x| x.checked_add(phoff)).ok_or(bad(32, "program headers inside the file"))?;
-        if o.checked_add(56).is_none_or(|end| end > b.len()) {
+        let o = i
+            .checked_mul(phentsize)
+            .and_then(|x| x.checked_add(phoff))
+            .ok_or(bad(32, "program headers inside the file"))?;
+        if o.checked_add(56).map_or(true, |end| end > b.len()) {
             return Err(bad(o, "a program header inside the file"));
         }
         let t = u32_at(b, o).ok_or(bad(o, "a program header inside the file"))?;
@@ -76,7 +99,11 @@ pub fn has_interp(file: &str, b: &[u8]) -> Result<bool, ElfError> {
 /// The bytes of the section named `name`, if any.
 pub fn section<'a>(file: &str, b: &'a [u8], name: &str) -> Result<Option<&'a [u8]>, ElfError> {
     header(file, b)?;
-    let bad = |offset, what| ElfError::Bad { file: file.to_string(), offset, what };
+    let bad = |offset, what| ElfError::Bad {
+        file: file.to_string(),
+        offset,
+        what,
+    };
     let to = |v: u64, o, what| usize::try_from(v).map_err(|_| bad(o, what));
     let shoff = to(u64_at(b, 40).ok_or(bad(40, "e_shoff"))?, 40, "e_shoff")?;
     let shentsize = usize::from(u16_at(b, 58).ok_or(bad(58, "e_shentsize"))?);
@@ -89,19 +116,36 @@ pub fn section<'a>(file: &str, b: &'a [u8], name: &str) -> Result<Option<&'a [u8
         return Err(bad(58, "e_shentsize >= 64"));
     }
     let sh = |i: usize| -> Result<(u32, usize, usize), ElfError> {
-        let o = i.checked_mul(shentsize).and_then(|x| x.checked_add(shoff)).ok_or(bad(40, "section headers inside the file"))?;
+        let o = i
+            .checked_mul(shentsize)
+            .and_then(|x| x.checked_add(shoff))
+            .ok_or(bad(40, "section headers inside the file"))?;
         let name = u32_at(b, o).ok_or(bad(o, "a section header inside the file"))?;
-        let off = to(u64_at(b, o + 24).ok_or(bad(o + 24, "sh_offset"))?, o + 24, "sh_offset")?;
-        let size = to(u64_at(b, o + 32).ok_or(bad(o + 32, "sh_size"))?, o + 32, "sh_size")?;
+        let off = to(
+            u64_at(b, o + 24).ok_or(bad(o + 24, "sh_offset"))?,
+            o + 24,
+            "sh_offset",
+        )?;
+        let size = to(
+            u64_at(b, o + 32).ok_or(bad(o + 32, "sh_size"))?,
+            o + 32,
+            "sh_size",
+        )?;
         Ok((name, off, size))
     };
-    let slice = |off: usize, size: usize, o| off.checked_add(size).and_then(|end| b.get(off..end)).ok_or(bad(o, "section data inside the file"));
+    let slice = |off: usize, size: usize, o| {
+        off.checked_add(size)
+            .and_then(|end| b.get(off..end))
+            .ok_or(bad(o, "section data inside the file"))
+    };
     let (_, stroff, strsize) = sh(shstrndx)?;
     let strtab = slice(stroff, strsize, shoff)?;
     for i in 0..shnum {
         let (n, off, size) = sh(i)?;
         let n = usize::try_from(n).map_err(|_| bad(shoff, "sh_name"))?;
-        let Some(rest) = strtab.get(n..) else { return Err(bad(shoff, "sh_name inside .shstrtab")) };
+        let Some(rest) = strtab.get(n..) else {
+            return Err(bad(shoff, "sh_name inside .shstrtab"));
+        };
         let end = rest.iter().position(|&c| c == 0).unwrap_or(rest.len());
         if &rest[..end] == name.as_bytes() {
             return Ok(Some(slice(off, size, shoff)?));
@@ -113,12 +157,22 @@ pub fn section<'a>(file: &str, b: &'a [u8], name: &str) -> Result<Option<&'a [u8
 /// A module's `depends=` list from its `.modinfo` (empty if none).
 pub fn modinfo_depends(file: &str, ko: &[u8]) -> Result<Vec<String>, ElfError> {
     let Some(info) = section(file, ko, ".modinfo")? else {
-        return Err(ElfError::Bad { file: file.to_string(), offset: 0, what: "a .modinfo section (a kernel module)" });
+        return Err(ElfError::Bad {
+            file: file.to_string(),
+            offset: 0,
+            what: "a .modinfo section (a kernel module)",
+        });
     };
     Ok(info
         .split(|&c| c == 0)
         .filter_map(|kv| kv.strip_prefix(b"depends="))
-        .flat_map(|v| String::from_utf8_lossy(v).split(',').filter(|s| !s.is_empty()).map(str::to_string).collect::<Vec<_>>())
+        .flat_map(|v| {
+            String::from_utf8_lossy(v)
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
         .collect())
 }
 
@@ -172,7 +226,10 @@ pub(crate) mod tests {
     fn interp_and_modinfo() {
         let ko = build(1, b"license=GPL\0depends=9pnet,netfs,fscache\0name=9p\0");
         assert!(!has_interp("9p.ko", &ko).unwrap());
-        assert_eq!(modinfo_depends("9p.ko", &ko).unwrap(), vec!["9pnet", "netfs", "fscache"]);
+        assert_eq!(
+            modinfo_depends("9p.ko", &ko).unwrap(),
+            vec!["9pnet", "netfs", "fscache"]
+        );
         let none = build(1, b"depends=\0name=netfs\0");
         assert!(modinfo_depends("netfs.ko", &none).unwrap().is_empty());
         assert!(has_interp("a", &build(PT_INTERP, b"")).unwrap());
@@ -182,10 +239,31 @@ pub(crate) mod tests {
     fn bad_files_name_the_offset() {
         let mut ko = build(1, b"");
         ko[5] = 2;
-        assert_eq!(has_interp("x", &ko), Err(ElfError::Bad { file: "x".into(), offset: 5, what: "ELFDATA2LSB" }));
+        assert_eq!(
+            has_interp("x", &ko),
+            Err(ElfError::Bad {
+                file: "x".into(),
+                offset: 5,
+                what: "ELFDATA2LSB"
+            })
+        );
         let mut ko = build(1, b"");
         ko.truncate(100);
-        assert_eq!(has_interp("x", &ko), Err(ElfError::Bad { file: "x".into(), offset: 64, what: "a program header inside the file" }));
-        assert_eq!(machine("x", b"#!/bin/sh\n"), Err(ElfError::Bad { file: "x".into(), offset: 0, what: "ELF magic" }));
+        assert_eq!(
+            has_interp("x", &ko),
+            Err(ElfError::Bad {
+                file: "x".into(),
+                offset: 64,
+                what: "a program header inside the file"
+            })
+        );
+        assert_eq!(
+            machine("x", b"#!/bin/sh\n"),
+            Err(ElfError::Bad {
+                file: "x".into(),
+                offset: 0,
+                what: "ELF magic"
+            })
+        );
     }
 }

@@ -81,17 +81,40 @@ fn mib(b: u64) -> String {
 pub fn estimate(i: &EstimateInputs) -> Estimate {
     let page = i.page_size.max(4096);
     let bitmap = i.ram / page / 8;
-    let save = bitmap.saturating_mul(2).saturating_add(SAVE_PER_JOB.saturating_mul(i.jobs.max(1))).saturating_add(SAVE_FIXED);
+    let save = bitmap
+        .saturating_mul(2)
+        .saturating_add(SAVE_PER_JOB.saturating_mul(i.jobs.max(1)))
+        .saturating_add(SAVE_FIXED);
     let mut items = vec![
-        Item { what: "kernel", bytes: i.kernel_image_size, note: "Image header image_size (text+data+bss)".into() },
-        Item { what: "initramfs (compressed)", bytes: i.initrd_compressed, note: "the loaded segment".into() },
+        Item {
+            what: "kernel",
+            bytes: i.kernel_image_size,
+            note: "Image header image_size (text+data+bss)".into(),
+        },
+        Item {
+            what: "initramfs (compressed)",
+            bytes: i.initrd_compressed,
+            note: "the loaded segment".into(),
+        },
         Item {
             what: "initramfs (unpacked)",
             bytes: i.initrd_unpacked,
-            note: if i.initrd_unpacked_measured { "measured".into() } else { "assumed 4 x compressed (format not decoded)".into() },
+            note: if i.initrd_unpacked_measured {
+                "measured".into()
+            } else {
+                "assumed 4 x compressed (format not decoded)".into()
+            },
         },
-        Item { what: "modules", bytes: i.modules, note: "sum of .ko sizes".into() },
-        Item { what: "kernel runtime", bytes: RUNTIME_BASE, note: "slab, page tables, stacks, drivers, page cache (fixed)".into() },
+        Item {
+            what: "modules",
+            bytes: i.modules,
+            note: "sum of .ko sizes".into(),
+        },
+        Item {
+            what: "kernel runtime",
+            bytes: RUNTIME_BASE,
+            note: "slab, page tables, stacks, drivers, page cache (fixed)".into(),
+        },
         Item {
             what: "vmcore save",
             bytes: save,
@@ -107,18 +130,37 @@ pub fn estimate(i: &EstimateInputs) -> Estimate {
     ];
     let sum = items.iter().fold(0u64, |a, it| a.saturating_add(it.bytes));
     let total = sum.saturating_mul(64) / 63;
-    items.push(Item { what: "memmap", bytes: total - sum, note: "struct page for the reservation (1/64)".into() });
+    items.push(Item {
+        what: "memmap",
+        bytes: total - sum,
+        note: "struct page for the reservation (1/64)".into(),
+    });
     let rounded = total.div_ceil(ROUND).saturating_mul(ROUND);
-    Estimate { items, total, rounded, crashkernel: format!("crashkernel={}M", rounded >> 20) }
+    Estimate {
+        items,
+        total,
+        rounded,
+        crashkernel: format!("crashkernel={}M", rounded >> 20),
+    }
 }
 
 /// The breakdown as text.
 pub fn render(e: &Estimate) -> String {
     let mut s = String::new();
     for it in &e.items {
-        s.push_str(&format!("{:<24} {:>11}  {}\n", it.what, mib(it.bytes), it.note));
+        s.push_str(&format!(
+            "{:<24} {:>11}  {}\n",
+            it.what,
+            mib(it.bytes),
+            it.note
+        ));
     }
-    s.push_str(&format!("{:<24} {:>11}\n{}\n", "total", mib(e.total), e.crashkernel));
+    s.push_str(&format!(
+        "{:<24} {:>11}\n{}\n",
+        "total",
+        mib(e.total),
+        e.crashkernel
+    ));
     s
 }
 

@@ -70,7 +70,19 @@ pub fn cpio(inp: &Inputs<'_>) -> Result<Vec<u8>, BuildError> {
     check_static(inp.init.0, inp.init.1)?;
     check_static(inp.vmcore.0, inp.vmcore.1)?;
     let mut w = CpioWriter::new();
-    for d in ["bin", "dev", "etc", "etc/kexec-rs", "lib", "lib/kexec-rs", MODULES_DIR, "mnt", "proc", "sys", "tmp"] {
+    for d in [
+        "bin",
+        "dev",
+        "etc",
+        "etc/kexec-rs",
+        "lib",
+        "lib/kexec-rs",
+        MODULES_DIR,
+        "mnt",
+        "proc",
+        "sys",
+        "tmp",
+    ] {
         w.dir(d, 0o755)?;
     }
     // The kernel opens /dev/console for init's stdio before init runs.
@@ -79,7 +91,11 @@ pub fn cpio(inp: &Inputs<'_>) -> Result<Vec<u8>, BuildError> {
     w.file(VMCORE_PATH, 0o755, inp.vmcore.1)?;
     w.file(CONFIG_PATH, 0o644, inp.config.as_bytes())?;
     for (i, m) in inp.modules.iter().enumerate() {
-        w.file(&format!("{MODULES_DIR}/{i:02}-{}.ko", m.name), 0o644, &m.bytes)?;
+        w.file(
+            &format!("{MODULES_DIR}/{i:02}-{}.ko", m.name),
+            0o644,
+            &m.bytes,
+        )?;
     }
     Ok(w.finish())
 }
@@ -90,7 +106,11 @@ pub fn build(inp: &Inputs<'_>) -> Result<Built, BuildError> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&c)?;
     let gz = gz.finish()?;
-    Ok(Built { gz, cpio_len: c.len() as u64, modules_len: inp.modules.iter().map(|m| m.bytes.len() as u64).sum() })
+    Ok(Built {
+        gz,
+        cpio_len: c.len() as u64,
+        modules_len: inp.modules.iter().map(|m| m.bytes.len() as u64).sum(),
+    })
 }
 
 /// The numbered module names of an unpacked initramfs directory listing,
@@ -110,11 +130,28 @@ mod tests {
     fn refuses_dynamic_programs() {
         let dynamic = elf_file(elf::PT_INTERP, b"");
         let stat = elf_file(1, b"");
-        let inp = Inputs { init: ("/proc/self/exe", &dynamic), vmcore: ("/usr/bin/vmcore", &stat), config: "", modules: &[] };
+        let inp = Inputs {
+            init: ("/proc/self/exe", &dynamic),
+            vmcore: ("/usr/bin/vmcore", &stat),
+            config: "",
+            modules: &[],
+        };
         let e = build(&inp).unwrap_err();
-        assert!(e.to_string().starts_with("/proc/self/exe: not a static executable (it has PT_INTERP)"), "{e}");
-        let inp = Inputs { init: ("/proc/self/exe", &stat), vmcore: ("/usr/bin/vmcore", b"#!/bin/sh"), config: "", modules: &[] };
-        assert_eq!(build(&inp).unwrap_err().to_string(), "/usr/bin/vmcore: offset 0x0: ELF magic");
+        assert!(
+            e.to_string()
+                .starts_with("/proc/self/exe: not a static executable (it has PT_INTERP)"),
+            "{e}"
+        );
+        let inp = Inputs {
+            init: ("/proc/self/exe", &stat),
+            vmcore: ("/usr/bin/vmcore", b"#!/bin/sh"),
+            config: "",
+            modules: &[],
+        };
+        assert_eq!(
+            build(&inp).unwrap_err().to_string(),
+            "/usr/bin/vmcore: offset 0x0: ELF magic"
+        );
     }
 
     #[test]
@@ -122,29 +159,59 @@ mod tests {
         use std::io::Read;
         let stat = elf_file(1, b"");
         let mods = vec![
-            Module { name: "9pnet".into(), path: "kernel/net/9p/9pnet.ko".into(), bytes: vec![1; 10] },
-            Module { name: "9p".into(), path: "kernel/fs/9p/9p.ko".into(), bytes: vec![2; 20] },
+            Module {
+                name: "9pnet".into(),
+                path: "kernel/net/9p/9pnet.ko".into(),
+                bytes: vec![1; 10],
+            },
+            Module {
+                name: "9p".into(),
+                path: "kernel/fs/9p/9p.ko".into(),
+                bytes: vec![2; 20],
+            },
         ];
-        let inp = Inputs { init: ("kexec-rs", &stat), vmcore: ("vmcore", &stat), config: "[save]\n", modules: &mods };
+        let inp = Inputs {
+            init: ("kexec-rs", &stat),
+            vmcore: ("vmcore", &stat),
+            config: "[save]\n",
+            modules: &mods,
+        };
         let b = build(&inp).unwrap();
         assert_eq!(b.modules_len, 30);
         let mut c = Vec::new();
-        flate2::read::GzDecoder::new(b.gz.as_slice()).read_to_end(&mut c).unwrap();
+        flate2::read::GzDecoder::new(b.gz.as_slice())
+            .read_to_end(&mut c)
+            .unwrap();
         assert_eq!(c.len() as u64, b.cpio_len);
         let names: Vec<String> = c
             .windows(6)
             .enumerate()
             .filter(|(_, w)| *w == b"070701")
             .filter_map(|(i, _)| {
-                let n = usize::from_str_radix(std::str::from_utf8(&c[i + 94..i + 102]).ok()?, 16).ok()?;
+                let n = usize::from_str_radix(std::str::from_utf8(&c[i + 94..i + 102]).ok()?, 16)
+                    .ok()?;
                 Some(String::from_utf8_lossy(&c[i + 110..i + 110 + n - 1]).into_owned())
             })
             .collect();
-        for want in ["dev/console", "init", "bin/vmcore", "etc/kexec-rs/kdump.toml", "lib/kexec-rs/modules/00-9pnet.ko", "lib/kexec-rs/modules/01-9p.ko"] {
-            assert!(names.iter().any(|n| n == want), "{want} missing from {names:?}");
+        for want in [
+            "dev/console",
+            "init",
+            "bin/vmcore",
+            "etc/kexec-rs/kdump.toml",
+            "lib/kexec-rs/modules/00-9pnet.ko",
+            "lib/kexec-rs/modules/01-9p.ko",
+        ] {
+            assert!(
+                names.iter().any(|n| n == want),
+                "{want} missing from {names:?}"
+            );
         }
         assert_eq!(
-            load_order(vec!["01-9p.ko".into(), "README".into(), "00-9pnet.ko".into()]),
+            load_order(vec![
+                "01-9p.ko".into(),
+                "README".into(),
+                "00-9pnet.ko".into()
+            ]),
             vec!["00-9pnet.ko".to_string(), "01-9p.ko".to_string()]
         );
     }

@@ -74,7 +74,11 @@ pub struct Prepared {
 const MAX_FILE: usize = 1 << 30;
 
 fn read(src: &dyn HostSource, path: &str) -> Result<Vec<u8>, PrepareError> {
-    src.read(path, MAX_FILE).map_err(|source| PrepareError::Read { path: path.to_string(), source })
+    src.read(path, MAX_FILE)
+        .map_err(|source| PrepareError::Read {
+            path: path.to_string(),
+            source,
+        })
 }
 
 /// The running kernel's release.
@@ -89,7 +93,11 @@ pub fn release(src: &dyn HostSource) -> Option<String> {
 pub fn wanted_modules(cfg: &Config, ix: &modules::Index) -> Vec<String> {
     let mut v = cfg.initramfs.modules.clone();
     if let Some(fs) = &cfg.save.fstype {
-        if ix.knows(fs) && !v.iter().any(|m| modules::normalize(m) == modules::normalize(fs)) {
+        if ix.knows(fs)
+            && !v
+                .iter()
+                .any(|m| modules::normalize(m) == modules::normalize(fs))
+        {
             v.push(fs.clone());
         }
     }
@@ -98,7 +106,12 @@ pub fn wanted_modules(cfg: &Config, ix: &modules::Index) -> Vec<String> {
 
 /// Reads the kernel and builds (or reads) the initramfs. `init` is the
 /// running kexec-rs binary (`/proc/self/exe`), needed to build.
-pub fn prepare(cfg: &Config, cfg_text: &str, src: &dyn HostSource, init: (&str, &[u8])) -> Result<Prepared, PrepareError> {
+pub fn prepare(
+    cfg: &Config,
+    cfg_text: &str,
+    src: &dyn HostSource,
+    init: (&str, &[u8]),
+) -> Result<Prepared, PrepareError> {
     let rel = release(src);
     let kpath = match (&cfg.kernel.image, &rel) {
         (Some(p), _) => p.display().to_string(),
@@ -128,7 +141,12 @@ pub fn prepare(cfg: &Config, cfg_text: &str, src: &dyn HostSource, init: (&str, 
     let mods = ix.resolve(src, &wanted_modules(cfg, &ix))?;
     let vpath = cfg.initramfs.vmcore.display().to_string();
     let vmcore = read(src, &vpath)?;
-    let built = initramfs::build(&initramfs::Inputs { init, vmcore: (&vpath, &vmcore), config: cfg_text, modules: &mods })?;
+    let built = initramfs::build(&initramfs::Inputs {
+        init,
+        vmcore: (&vpath, &vmcore),
+        config: cfg_text,
+        modules: &mods,
+    })?;
     Ok(Prepared {
         kernel_path: kpath,
         kernel,
@@ -145,7 +163,11 @@ pub fn prepare(cfg: &Config, cfg_text: &str, src: &dyn HostSource, init: (&str, 
 pub fn unpacked_len(b: &[u8]) -> Option<u64> {
     let sink = &mut std::io::sink();
     match b {
-        [0x1f, 0x8b, ..] => std::io::copy(&mut flate2::read::MultiGzDecoder::new(b).take(8 << 30), sink).ok(),
+        [0x1f, 0x8b, ..] => std::io::copy(
+            &mut flate2::read::MultiGzDecoder::new(b).take(8 << 30),
+            sink,
+        )
+        .ok(),
         [0x28, 0xb5, 0x2f, 0xfd, ..] => {
             let d = ruzstd::decoding::StreamingDecoder::new(b).ok()?;
             std::io::copy(&mut d.take(8 << 30), sink).ok()
@@ -161,7 +183,9 @@ pub fn estimate_inputs(p: &Prepared, src: &dyn HostSource, jobs: u64) -> Estimat
         .read(PROC_IOMEM, 1 << 20)
         .ok()
         .and_then(|b| Iomem::parse(&String::from_utf8_lossy(&b)).ok())
-        .map_or(0, |io| io.system_ram().iter().filter_map(|r| r.size()).sum());
+        .map_or(0, |io| {
+            io.system_ram().iter().filter_map(|r| r.size()).sum()
+        });
     EstimateInputs {
         kernel_image_size: p.kernel.header.effective_size(p.kernel.raw.len() as u64),
         initrd_compressed: p.initrd.len() as u64,
@@ -179,7 +203,10 @@ pub fn estimate_inputs(p: &Prepared, src: &dyn HostSource, jobs: u64) -> Estimat
 pub fn capture_jobs(cmdline: &str) -> u64 {
     crate::cmdline::split_params(cmdline)
         .iter()
-        .filter_map(|p| p.strip_prefix("nr_cpus=").or_else(|| p.strip_prefix("maxcpus=")))
+        .filter_map(|p| {
+            p.strip_prefix("nr_cpus=")
+                .or_else(|| p.strip_prefix("maxcpus="))
+        })
         .filter_map(|v| v.parse::<u64>().ok())
         .min()
         .unwrap_or(1)

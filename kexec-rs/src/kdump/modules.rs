@@ -113,15 +113,26 @@ impl Index {
     /// Reads the index of `dir` (absolute) through `src`.
     pub fn read(src: &dyn HostSource, dir: &str) -> Result<Index, ModuleError> {
         let dir = dir.trim_end_matches('/').to_string();
-        let text = |f: &str| src.read(&format!("{dir}/{f}"), 16 << 20).map(|b| String::from_utf8_lossy(&b).into_owned());
-        let builtin = text("modules.builtin").map(|t| t.lines().map(name_of).collect()).unwrap_or_default();
-        let mut ix = Index { dir: dir.clone(), builtin, ..Index::default() };
+        let text = |f: &str| {
+            src.read(&format!("{dir}/{f}"), 16 << 20)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+        };
+        let builtin = text("modules.builtin")
+            .map(|t| t.lines().map(name_of).collect())
+            .unwrap_or_default();
+        let mut ix = Index {
+            dir: dir.clone(),
+            builtin,
+            ..Index::default()
+        };
         match text("modules.dep") {
             Ok(t) => {
                 ix.index = "modules.dep";
                 let mut deps = BTreeMap::new();
                 for line in t.lines() {
-                    let Some((p, d)) = line.split_once(':') else { continue };
+                    let Some((p, d)) = line.split_once(':') else {
+                        continue;
+                    };
                     let n = name_of(p.trim());
                     ix.paths.insert(n.clone(), p.trim().to_string());
                     deps.insert(n, d.split_whitespace().map(name_of).collect());
@@ -129,7 +140,10 @@ impl Index {
                 ix.deps = Some(deps);
             }
             Err(_) => {
-                let t = text("modules.order").map_err(|source| ModuleError::NoIndex { dir: dir.clone(), source })?;
+                let t = text("modules.order").map_err(|source| ModuleError::NoIndex {
+                    dir: dir.clone(),
+                    source,
+                })?;
                 ix.index = "modules.order";
                 for p in t.lines().map(str::trim).filter(|l| !l.is_empty()) {
                     ix.paths.insert(name_of(p), p.to_string());
@@ -152,16 +166,31 @@ impl Index {
         for ext in [".ko", ".ko.zst", ".ko.gz", ".ko.xz"] {
             let path = format!("{}/{base}{ext}", self.dir);
             match src.read(&path, MAX_MODULE) {
-                Ok(raw) => return Ok(Module { name: name.to_string(), path: format!("{base}{ext}"), bytes: decompress(&path, ext, raw)? }),
+                Ok(raw) => {
+                    return Ok(Module {
+                        name: name.to_string(),
+                        path: format!("{base}{ext}"),
+                        bytes: decompress(&path, ext, raw)?,
+                    })
+                }
                 Err(e) => last = Some((path, e)),
             }
         }
-        let (path, source) = last.unwrap_or_else(|| (rel.to_string(), std::io::Error::from(std::io::ErrorKind::NotFound)));
+        let (path, source) = last.unwrap_or_else(|| {
+            (
+                rel.to_string(),
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            )
+        });
         Err(ModuleError::Read { path, source })
     }
 
     /// `names` and their dependencies, each once, dependencies first.
-    pub fn resolve(&self, src: &dyn HostSource, names: &[String]) -> Result<Vec<Module>, ModuleError> {
+    pub fn resolve(
+        &self,
+        src: &dyn HostSource,
+        names: &[String],
+    ) -> Result<Vec<Module>, ModuleError> {
         let mut out: Vec<Module> = Vec::new();
         let mut visiting: Vec<String> = Vec::new();
         for n in names {
@@ -195,7 +224,10 @@ impl Index {
         let m = self.load(src, name, rel)?;
         let deps = match &self.deps {
             Some(d) => d.get(name).cloned().unwrap_or_default(),
-            None => elf::modinfo_depends(&format!("{}/{}", self.dir, m.path), &m.bytes)?.iter().map(|d| normalize(d)).collect(),
+            None => elf::modinfo_depends(&format!("{}/{}", self.dir, m.path), &m.bytes)?
+                .iter()
+                .map(|d| normalize(d))
+                .collect(),
         };
         visiting.push(name.to_string());
         for d in &deps {
@@ -208,17 +240,33 @@ impl Index {
 }
 
 fn decompress(path: &str, ext: &str, raw: Vec<u8>) -> Result<Vec<u8>, ModuleError> {
-    let fail = |format, e: &dyn std::fmt::Display| ModuleError::Decompress { path: path.to_string(), format, message: e.to_string() };
+    let fail = |format, e: &dyn std::fmt::Display| ModuleError::Decompress {
+        path: path.to_string(),
+        format,
+        message: e.to_string(),
+    };
     let mut out = Vec::new();
     match ext {
         ".ko.zst" => {
-            let dec = ruzstd::decoding::StreamingDecoder::new(raw.as_slice()).map_err(|e| fail("zstd", &e))?;
-            dec.take(MAX_MODULE as u64).read_to_end(&mut out).map_err(|e| fail("zstd", &e))?;
+            let dec = ruzstd::decoding::StreamingDecoder::new(raw.as_slice())
+                .map_err(|e| fail("zstd", &e))?;
+            dec.take(MAX_MODULE as u64)
+                .read_to_end(&mut out)
+                .map_err(|e| fail("zstd", &e))?;
         }
         ".ko.gz" => {
-            flate2::read::GzDecoder::new(raw.as_slice()).take(MAX_MODULE as u64).read_to_end(&mut out).map_err(|e| fail("gzip", &e))?;
+            flate2::read::GzDecoder::new(raw.as_slice())
+                .take(MAX_MODULE as u64)
+                .read_to_end(&mut out)
+                .map_err(|e| fail("gzip", &e))?;
         }
-        ".ko.xz" => return Err(ModuleError::Compressed { path: path.to_string(), format: "xz", tool: "unxz" }),
+        ".ko.xz" => {
+            return Err(ModuleError::Compressed {
+                path: path.to_string(),
+                format: "xz",
+                tool: "unxz",
+            })
+        }
         _ => return Ok(raw),
     }
     Ok(out)
@@ -258,8 +306,13 @@ mod tests {
     fn modinfo_order_deps_first_builtin_skipped() {
         let src = tree_without_dep();
         let ix = Index::read(&src, D).unwrap();
-        let mods = ix.resolve(&src, &["9pnet_virtio".into(), "9p".into()]).unwrap();
-        assert_eq!(names(&mods), ["9pnet", "9pnet_virtio", "fscache", "netfs", "9p"]);
+        let mods = ix
+            .resolve(&src, &["9pnet_virtio".into(), "9p".into()])
+            .unwrap();
+        assert_eq!(
+            names(&mods),
+            ["9pnet", "9pnet_virtio", "fscache", "netfs", "9p"]
+        );
         assert_eq!(mods[2].path, "kernel/fs/fscache/fscache.ko.zst");
         assert_eq!(&mods[2].bytes[..4], b"\x7fELF");
     }
@@ -271,7 +324,10 @@ mod tests {
             "kernel/fs/9p/9p.ko: kernel/fs/netfs/netfs.ko kernel/net/9p/9pnet.ko\nkernel/fs/netfs/netfs.ko:\nkernel/net/9p/9pnet.ko:\n",
         );
         let ix = Index::read(&src, D).unwrap();
-        assert_eq!(names(&ix.resolve(&src, &["9p".into()]).unwrap()), ["netfs", "9pnet", "9p"]);
+        assert_eq!(
+            names(&ix.resolve(&src, &["9p".into()]).unwrap()),
+            ["netfs", "9pnet", "9p"]
+        );
     }
 
     #[test]
@@ -279,10 +335,18 @@ mod tests {
         let src = tree_without_dep().without(&format!("{D}/kernel/net/9p/9pnet.ko"));
         let ix = Index::read(&src, D).unwrap();
         let e = ix.resolve(&src, &["9p".into()]).unwrap_err();
-        assert_eq!(e.to_string(), format!("{D}/kernel/net/9p/9pnet.ko.xz: entity not found"));
+        assert_eq!(
+            e.to_string(),
+            format!("{D}/kernel/net/9p/9pnet.ko.xz: entity not found")
+        );
         let e = ix.resolve(&src, &["ext4".into()]).unwrap_err();
-        assert_eq!(e.to_string(), format!("{D}: no module `ext4` (not in modules.order, not built in)"));
-        let src = tree_without_dep().with_file(&format!("{D}/kernel/net/9p/9pnet.ko.xz"), vec![0xfd, b'7']).without(&format!("{D}/kernel/net/9p/9pnet.ko"));
+        assert_eq!(
+            e.to_string(),
+            format!("{D}: no module `ext4` (not in modules.order, not built in)")
+        );
+        let src = tree_without_dep()
+            .with_file(&format!("{D}/kernel/net/9p/9pnet.ko.xz"), vec![0xfd, b'7'])
+            .without(&format!("{D}/kernel/net/9p/9pnet.ko"));
         let e = ix.resolve(&src, &["9pnet".into()]).unwrap_err();
         assert_eq!(
             e.to_string(),

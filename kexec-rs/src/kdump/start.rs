@@ -48,7 +48,10 @@ pub fn plan_start(facts: &Facts, post_notifiers: bool, sdei: &SdeiSetting) -> St
     let mut steps = vec![Step::LoadCrashKernel];
     let mut skipped = Vec::new();
     if !post_notifiers {
-        skipped.push("crash_kexec_post_notifiers: left as is (crash_kexec_post_notifiers = false)".to_string());
+        skipped.push(
+            "crash_kexec_post_notifiers: left as is (crash_kexec_post_notifiers = false)"
+                .to_string(),
+        );
     } else if facts.post_notifiers == Some(true) {
         skipped.push("crash_kexec_post_notifiers: already on".to_string());
     } else {
@@ -66,7 +69,9 @@ pub fn plan_start(facts: &Facts, post_notifiers: bool, sdei: &SdeiSetting) -> St
         if !facts.sdei_firmware {
             skipped.push("sdei-stop.ko: not loaded (no SDEI in firmware)".to_string());
         } else if facts.kernel_rung {
-            skipped.push("sdei-stop.ko: not loaded (the kernel has its own SDEI stop rung)".to_string());
+            skipped.push(
+                "sdei-stop.ko: not loaded (the kernel has its own SDEI stop rung)".to_string(),
+            );
         } else if facts.module_loaded {
             skipped.push("sdei-stop.ko: already loaded".to_string());
         } else {
@@ -126,18 +131,28 @@ pub fn run_start<S: KexecSys + HostSys>(
             let mut undo_failed = Vec::new();
             for s in done.iter().rev() {
                 match s {
-                    Step::LoadCrashKernel => match act::unload(sys, LoadKind::Crash, false, host_arch, lockdown.clone()) {
-                        Ok(()) => undone.push("crash kernel unloaded".to_string()),
-                        Err(e) => undo_failed.push(format!("unloading the crash kernel: {e}")),
-                    },
+                    Step::LoadCrashKernel => {
+                        match act::unload(sys, LoadKind::Crash, false, host_arch, lockdown.clone())
+                        {
+                            Ok(()) => undone.push("crash kernel unloaded".to_string()),
+                            Err(e) => undo_failed.push(format!("unloading the crash kernel: {e}")),
+                        }
+                    }
                     Step::EnablePostNotifiers => match sys.write_file(SYS_POST_NOTIFIERS, b"0") {
                         Ok(()) => undone.push("crash_kexec_post_notifiers back to 0".to_string()),
-                        Err(e) => undo_failed.push(format!("writing 0 to {SYS_POST_NOTIFIERS}: {}", errno_text(e))),
+                        Err(e) => undo_failed.push(format!(
+                            "writing 0 to {SYS_POST_NOTIFIERS}: {}",
+                            errno_text(e)
+                        )),
                     },
                     Step::LoadSdeiModule { .. } => {}
                 }
             }
-            return Err(StartError { failed, undone, undo_failed });
+            return Err(StartError {
+                failed,
+                undone,
+                undo_failed,
+            });
         }
         done.push(step);
     }
@@ -145,7 +160,11 @@ pub fn run_start<S: KexecSys + HostSys>(
 }
 
 /// `stop`: unloads the crash kernel. sdei-stop.ko stays loaded.
-pub fn run_stop(sys: &mut dyn KexecSys, host_arch: &str, lockdown: Option<String>) -> Result<(), SysError> {
+pub fn run_stop(
+    sys: &mut dyn KexecSys,
+    host_arch: &str,
+    lockdown: Option<String>,
+) -> Result<(), SysError> {
     act::unload(sys, LoadKind::Crash, false, host_arch, lockdown)
 }
 
@@ -162,7 +181,11 @@ pub enum TestRefused {
 
 /// Decides whether `test` may crash: `--yes`, or a terminal answer `crash`.
 /// `ask` is only called when stdin is a terminal.
-pub fn confirm(yes: bool, terminal: bool, ask: impl FnOnce() -> Option<String>) -> Result<(), TestRefused> {
+pub fn confirm(
+    yes: bool,
+    terminal: bool,
+    ask: impl FnOnce() -> Option<String>,
+) -> Result<(), TestRefused> {
     if yes {
         return Ok(());
     }
@@ -179,7 +202,8 @@ pub fn confirm(yes: bool, terminal: bool, ask: impl FnOnce() -> Option<String>) 
 /// only if the write failed.
 pub fn run_test(sys: &mut dyn HostSys) -> Result<(), String> {
     sys.sync();
-    sys.write_file(PROC_SYSRQ_TRIGGER, b"c").map_err(|e| format!("writing c to {PROC_SYSRQ_TRIGGER}: {}", errno_text(e)))
+    sys.write_file(PROC_SYSRQ_TRIGGER, b"c")
+        .map_err(|e| format!("writing c to {PROC_SYSRQ_TRIGGER}: {}", errno_text(e)))
 }
 
 #[cfg(test)]
@@ -188,7 +212,12 @@ mod tests {
     use crate::sys::{Recorded, RecordingSys, KEXEC_ARCH_AARCH64, KEXEC_ON_CRASH};
 
     fn facts() -> Facts {
-        Facts { release: "6.1.0-56-arm64".into(), sdei_firmware: true, post_notifiers: Some(false), ..Facts::default() }
+        Facts {
+            release: "6.1.0-56-arm64".into(),
+            sdei_firmware: true,
+            post_notifiers: Some(false),
+            ..Facts::default()
+        }
     }
 
     fn crash_plan() -> Plan {
@@ -203,27 +232,76 @@ mod tests {
             vec![
                 Step::LoadCrashKernel,
                 Step::EnablePostNotifiers,
-                Step::LoadSdeiModule { path: "/lib/modules/6.1.0-56-arm64/extra/sdei-stop.ko".into() }
+                Step::LoadSdeiModule {
+                    path: "/lib/modules/6.1.0-56-arm64/extra/sdei-stop.ko".into()
+                }
             ]
         );
-        let p = plan_start(&Facts { kernel_rung: true, post_notifiers: Some(true), ..facts() }, true, &SdeiSetting::Auto);
+        let p = plan_start(
+            &Facts {
+                kernel_rung: true,
+                post_notifiers: Some(true),
+                ..facts()
+            },
+            true,
+            &SdeiSetting::Auto,
+        );
         assert_eq!(p.steps, vec![Step::LoadCrashKernel]);
-        assert_eq!(p.skipped, ["crash_kexec_post_notifiers: already on", "sdei-stop.ko: not loaded (the kernel has its own SDEI stop rung)"]);
-        let p = plan_start(&Facts { module_loaded: true, ..facts() }, false, &SdeiSetting::Auto);
+        assert_eq!(
+            p.skipped,
+            [
+                "crash_kexec_post_notifiers: already on",
+                "sdei-stop.ko: not loaded (the kernel has its own SDEI stop rung)"
+            ]
+        );
+        let p = plan_start(
+            &Facts {
+                module_loaded: true,
+                ..facts()
+            },
+            false,
+            &SdeiSetting::Auto,
+        );
         assert_eq!(p.steps, vec![Step::LoadCrashKernel]);
         assert_eq!(p.skipped[1], "sdei-stop.ko: already loaded");
-        let p = plan_start(&Facts { sdei_firmware: false, ..facts() }, true, &SdeiSetting::Module("/x.ko".into()));
-        assert_eq!(p.skipped, ["sdei-stop.ko: not loaded (no SDEI in firmware)"]);
+        let p = plan_start(
+            &Facts {
+                sdei_firmware: false,
+                ..facts()
+            },
+            true,
+            &SdeiSetting::Module("/x.ko".into()),
+        );
+        assert_eq!(
+            p.skipped,
+            ["sdei-stop.ko: not loaded (no SDEI in firmware)"]
+        );
     }
 
     #[test]
     fn start_runs_every_step_through_the_fake() {
         let p = plan_start(&facts(), true, &SdeiSetting::Auto);
         let mut sys = RecordingSys::default();
-        run_start(&mut sys, &p, &crash_plan(), Some(&[1, 2, 3]), "aarch64", None).unwrap();
-        assert!(matches!(&sys.calls[0], Recorded::KexecLoad { flags, .. } if *flags == KEXEC_ON_CRASH | KEXEC_ARCH_AARCH64));
-        assert_eq!(sys.calls[1], Recorded::WriteFile(SYS_POST_NOTIFIERS.into(), b"1".to_vec()));
-        assert_eq!(sys.calls[2], Recorded::InitModule("sdei_stop".into(), 3, String::new()));
+        run_start(
+            &mut sys,
+            &p,
+            &crash_plan(),
+            Some(&[1, 2, 3]),
+            "aarch64",
+            None,
+        )
+        .unwrap();
+        assert!(
+            matches!(&sys.calls[0], Recorded::KexecLoad { flags, .. } if *flags == KEXEC_ON_CRASH | KEXEC_ARCH_AARCH64)
+        );
+        assert_eq!(
+            sys.calls[1],
+            Recorded::WriteFile(SYS_POST_NOTIFIERS.into(), b"1".to_vec())
+        );
+        assert_eq!(
+            sys.calls[2],
+            Recorded::InitModule("sdei_stop".into(), 3, String::new())
+        );
         assert_eq!(sys.calls.len(), 3);
     }
 
@@ -231,44 +309,78 @@ mod tests {
     fn a_failed_module_load_undoes_the_rest() {
         let p = plan_start(&facts(), true, &SdeiSetting::Auto);
         let mut sys = RecordingSys::default();
-        sys.script = [Ok(()), Ok(()), Err(Errno(libc::ENODEV))].into_iter().collect();
+        sys.script = [Ok(()), Ok(()), Err(Errno(libc::ENODEV))]
+            .into_iter()
+            .collect();
         let e = run_start(&mut sys, &p, &crash_plan(), Some(&[0; 8]), "aarch64", None).unwrap_err();
         assert_eq!(
             e.to_string(),
             "kdump start: init_module /lib/modules/6.1.0-56-arm64/extra/sdei-stop.ko: No such device (os error 19) (its reason is in the kernel log: dmesg | grep sdei); undone: crash_kexec_post_notifiers back to 0, crash kernel unloaded"
         );
-        assert_eq!(sys.calls[3], Recorded::WriteFile(SYS_POST_NOTIFIERS.into(), b"0".to_vec()));
-        let Recorded::KexecLoad { segments, flags, .. } = &sys.calls[4] else { panic!("{:?}", sys.calls) };
+        assert_eq!(
+            sys.calls[3],
+            Recorded::WriteFile(SYS_POST_NOTIFIERS.into(), b"0".to_vec())
+        );
+        let Recorded::KexecLoad {
+            segments, flags, ..
+        } = &sys.calls[4]
+        else {
+            panic!("{:?}", sys.calls)
+        };
         assert!(segments.is_empty() && *flags == KEXEC_ON_CRASH | KEXEC_ARCH_AARCH64);
     }
 
     #[test]
     fn already_loaded_module_is_fine_and_failed_load_undoes_nothing() {
-        let p = plan_start(&Facts { post_notifiers: Some(true), ..facts() }, true, &SdeiSetting::Auto);
+        let p = plan_start(
+            &Facts {
+                post_notifiers: Some(true),
+                ..facts()
+            },
+            true,
+            &SdeiSetting::Auto,
+        );
         let mut sys = RecordingSys::default();
         sys.script = [Ok(()), Err(Errno(libc::EEXIST))].into_iter().collect();
         run_start(&mut sys, &p, &crash_plan(), Some(&[0; 8]), "aarch64", None).unwrap();
         let mut sys = RecordingSys::failing(&[libc::ENOMEM]);
         let e = run_start(&mut sys, &p, &crash_plan(), Some(&[0; 8]), "aarch64", None).unwrap_err();
-        assert!(e.undone.is_empty() && e.to_string().contains("raise crashkernel="), "{e}");
+        assert!(
+            e.undone.is_empty() && e.to_string().contains("raise crashkernel="),
+            "{e}"
+        );
         assert_eq!(sys.calls.len(), 1);
     }
 
     #[test]
     fn test_refuses_without_yes_or_terminal() {
-        assert_eq!(confirm(false, false, || panic!("must not ask")), Err(TestRefused::NoTerminal));
-        assert_eq!(confirm(false, true, || Some("yes\n".into())), Err(TestRefused::NotConfirmed));
+        assert_eq!(
+            confirm(false, false, || panic!("must not ask")),
+            Err(TestRefused::NoTerminal)
+        );
+        assert_eq!(
+            confirm(false, true, || Some("yes\n".into())),
+            Err(TestRefused::NotConfirmed)
+        );
         assert_eq!(confirm(false, true, || Some("crash\n".into())), Ok(()));
         assert_eq!(confirm(true, false, || None), Ok(()));
         let mut sys = RecordingSys::default();
         run_test(&mut sys).unwrap();
-        assert_eq!(sys.calls, vec![Recorded::Sync, Recorded::WriteFile(PROC_SYSRQ_TRIGGER.into(), b"c".to_vec())]);
+        assert_eq!(
+            sys.calls,
+            vec![
+                Recorded::Sync,
+                Recorded::WriteFile(PROC_SYSRQ_TRIGGER.into(), b"c".to_vec())
+            ]
+        );
     }
 
     #[test]
     fn stop_unloads_the_crash_kernel() {
         let mut sys = RecordingSys::default();
         run_stop(&mut sys, "aarch64", None).unwrap();
-        assert!(matches!(&sys.calls[0], Recorded::KexecLoad { segments, flags, .. } if segments.is_empty() && *flags == KEXEC_ON_CRASH | KEXEC_ARCH_AARCH64));
+        assert!(
+            matches!(&sys.calls[0], Recorded::KexecLoad { segments, flags, .. } if segments.is_empty() && *flags == KEXEC_ON_CRASH | KEXEC_ARCH_AARCH64)
+        );
     }
 }

@@ -12,22 +12,30 @@
 use serde::Serialize;
 
 use crate::iomem::Iomem;
-use crate::source::{HostSource, PROC_CMDLINE, PROC_IOMEM, SYS_KEXEC_CRASH_LOADED, SYS_KEXEC_CRASH_SIZE};
+use crate::source::{
+    HostSource, PROC_CMDLINE, PROC_IOMEM, SYS_KEXEC_CRASH_LOADED, SYS_KEXEC_CRASH_SIZE,
+};
 
 /// `/proc/sys/kernel/osrelease`.
 pub const PROC_OSRELEASE: &str = "/proc/sys/kernel/osrelease";
 /// The `crash_kexec_post_notifiers` parameter.
 pub const SYS_POST_NOTIFIERS: &str = "/sys/module/kernel/parameters/crash_kexec_post_notifiers";
 /// The SDEI firmware node's `compatible`, as procfs and sysfs show it.
-pub const SDEI_COMPATIBLE: [&str; 2] =
-    ["/proc/device-tree/firmware/sdei/compatible", "/sys/firmware/devicetree/base/firmware/sdei/compatible"];
+pub const SDEI_COMPATIBLE: [&str; 2] = [
+    "/proc/device-tree/firmware/sdei/compatible",
+    "/sys/firmware/devicetree/base/firmware/sdei/compatible",
+];
 /// `sdei-stop.ko` loaded (`live`).
 pub const SYS_SDEI_STOP_STATE: &str = "/sys/module/sdei_stop/initstate";
 /// `/proc/kallsyms`.
 pub const PROC_KALLSYMS: &str = "/proc/kallsyms";
 /// Symbols of the kernel's own SDEI stop rung (`drivers/firmware/arm_sdei_nmi.c`),
 /// the ones `sdei-stop.ko` itself refuses to load beside.
-pub const KERNEL_RUNG_SYMBOLS: [&str; 3] = ["sdei_nmi_active", "sdei_nmi_stop_cpus", "sdei_nmi_trigger_cpumask_backtrace"];
+pub const KERNEL_RUNG_SYMBOLS: [&str; 3] = [
+    "sdei_nmi_active",
+    "sdei_nmi_stop_cpus",
+    "sdei_nmi_trigger_cpumask_backtrace",
+];
 
 /// What was read.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -53,7 +61,9 @@ pub struct Facts {
 }
 
 fn text(src: &dyn HostSource, p: &str, limit: usize) -> Option<String> {
-    src.read(p, limit).ok().map(|b| String::from_utf8_lossy(&b).into_owned())
+    src.read(p, limit)
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
 /// The kernel's build config (`/boot/config-<release>`), if readable.
@@ -63,24 +73,38 @@ pub fn kernel_config(src: &dyn HostSource, release: &str) -> Option<String> {
 
 /// True when `config` sets `opt=y`.
 pub fn config_set(config: &str, opt: &str) -> bool {
-    config.lines().any(|l| l.strip_prefix(opt).and_then(|r| r.strip_prefix('=')).is_some_and(|v| v == "y"))
+    config.lines().any(|l| {
+        l.strip_prefix(opt)
+            .and_then(|r| r.strip_prefix('='))
+            .is_some_and(|v| v == "y")
+    })
 }
 
 /// True when a `kallsyms` text names any of `syms`.
 pub fn kallsyms_has(kallsyms: &str, syms: &[&str]) -> bool {
-    kallsyms.lines().any(|l| l.split_whitespace().nth(2).is_some_and(|n| syms.contains(&n)))
+    kallsyms.lines().any(|l| {
+        l.split_whitespace()
+            .nth(2)
+            .is_some_and(|n| syms.contains(&n))
+    })
 }
 
 /// Reads the facts.
 pub fn gather(src: &dyn HostSource) -> Facts {
-    let release = text(src, PROC_OSRELEASE, 256).map(|t| t.trim().to_string()).unwrap_or_default();
+    let release = text(src, PROC_OSRELEASE, 256)
+        .map(|t| t.trim().to_string())
+        .unwrap_or_default();
     let cmdline = text(src, PROC_CMDLINE, 1 << 16).unwrap_or_default();
     let config = kernel_config(src, &release);
-    let reservation = text(src, SYS_KEXEC_CRASH_SIZE, 64).and_then(|t| t.trim().parse().ok()).unwrap_or_else(|| {
-        text(src, PROC_IOMEM, 1 << 20)
-            .and_then(|t| Iomem::parse(&t).ok())
-            .map_or(0, |io| io.crash_kernel().iter().filter_map(|r| r.size()).sum())
-    });
+    let reservation = text(src, SYS_KEXEC_CRASH_SIZE, 64)
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or_else(|| {
+            text(src, PROC_IOMEM, 1 << 20)
+                .and_then(|t| Iomem::parse(&t).ok())
+                .map_or(0, |io| {
+                    io.crash_kernel().iter().filter_map(|r| r.size()).sum()
+                })
+        });
     let kallsyms = text(src, PROC_KALLSYMS, 64 << 20).unwrap_or_default();
     Facts {
         crash_loaded: text(src, SYS_KEXEC_CRASH_LOADED, 16).is_some_and(|t| t.trim() == "1"),
@@ -91,10 +115,15 @@ pub fn gather(src: &dyn HostSource) -> Facts {
             .filter_map(|p| src.read(p, 4096).ok())
             .any(|b| b.split(|&c| c == 0).any(|s| s == b"arm,sdei-1.0")),
         kernel_rung: kallsyms_has(&kallsyms, &KERNEL_RUNG_SYMBOLS)
-            || config.as_deref().is_some_and(|c| config_set(c, "CONFIG_ARM_SDEI_NMI")),
+            || config
+                .as_deref()
+                .is_some_and(|c| config_set(c, "CONFIG_ARM_SDEI_NMI")),
         module_loaded: text(src, SYS_SDEI_STOP_STATE, 64).is_some_and(|t| t.trim() == "live"),
-        pseudo_nmi_cmdline: crate::cmdline::split_params(&cmdline).contains(&"irqchip.gicv3_pseudo_nmi=1"),
-        pseudo_nmi_config: config.as_deref().map(|c| config_set(c, "CONFIG_ARM64_PSEUDO_NMI")),
+        pseudo_nmi_cmdline: crate::cmdline::split_params(&cmdline)
+            .contains(&"irqchip.gicv3_pseudo_nmi=1"),
+        pseudo_nmi_config: config
+            .as_deref()
+            .map(|c| config_set(c, "CONFIG_ARM64_PSEUDO_NMI")),
         release,
     }
 }
@@ -193,7 +222,10 @@ pub fn verdict(facts: Facts, estimate: Result<u64, String>) -> Verdict {
     let est = match estimate {
         Ok(need) => {
             if facts.reservation < need {
-                reasons.push(Reason::ReservationTooSmall { have: facts.reservation, need });
+                reasons.push(Reason::ReservationTooSmall {
+                    have: facts.reservation,
+                    need,
+                });
             }
             Some(need)
         }
@@ -212,10 +244,23 @@ pub fn verdict(facts: Facts, estimate: Result<u64, String>) -> Verdict {
     let pnmi = facts.pseudo_nmi_cmdline && facts.pseudo_nmi_config != Some(false);
     let mut notes = Vec::new();
     if !pnmi {
-        let r = Reason::NoPseudoNmi { cmdline: facts.pseudo_nmi_cmdline, config: facts.pseudo_nmi_config };
-        if reasons.is_empty() { notes.push(r) } else { reasons.push(r) }
+        let r = Reason::NoPseudoNmi {
+            cmdline: facts.pseudo_nmi_cmdline,
+            config: facts.pseudo_nmi_config,
+        };
+        if reasons.is_empty() {
+            notes.push(r)
+        } else {
+            reasons.push(r)
+        }
     }
-    Verdict { all_cpus: reasons.is_empty(), reasons, notes, facts, estimate: est }
+    Verdict {
+        all_cpus: reasons.is_empty(),
+        reasons,
+        notes,
+        facts,
+        estimate: est,
+    }
 }
 
 /// The verdict as text.
@@ -260,14 +305,23 @@ mod tests {
             .with_file(SYS_POST_NOTIFIERS, "Y\n")
             .with_file(SDEI_COMPATIBLE[1], b"arm,sdei-1.0\0".to_vec())
             .with_file(SYS_SDEI_STOP_STATE, "live\n")
-            .with_file("/boot/config-6.1.0-56-arm64", "# CONFIG_ARM64_PSEUDO_NMI is not set\nCONFIG_ARM_SDE_INTERFACE=y\n")
+            .with_file(
+                "/boot/config-6.1.0-56-arm64",
+                "# CONFIG_ARM64_PSEUDO_NMI is not set\nCONFIG_ARM_SDE_INTERFACE=y\n",
+            )
     }
 
     #[test]
     fn all_cpus_with_module_rung() {
         let v = verdict(gather(&good()), Ok(128 << 20));
         assert!(v.all_cpus, "{v:?}");
-        assert_eq!(v.notes, vec![Reason::NoPseudoNmi { cmdline: false, config: Some(false) }]);
+        assert_eq!(
+            v.notes,
+            vec![Reason::NoPseudoNmi {
+                cmdline: false,
+                config: Some(false)
+            }]
+        );
         assert!(render(&v).contains("verdict: a crash now captures every CPU"));
     }
 
@@ -277,21 +331,41 @@ mod tests {
             .with_file(SYS_KEXEC_CRASH_LOADED, "0\n")
             .with_file(SYS_POST_NOTIFIERS, "N\n")
             .without(SYS_KEXEC_CRASH_SIZE)
-            .with_file(PROC_IOMEM, "40000000-bfffffff : System RAM\n  48000000-4fffffff : Crash kernel\n");
+            .with_file(
+                PROC_IOMEM,
+                "40000000-bfffffff : System RAM\n  48000000-4fffffff : Crash kernel\n",
+            );
         let v = verdict(gather(&src), Ok(256 << 20));
         assert_eq!(
             v.reasons,
             vec![
                 Reason::NoCrashKernel,
-                Reason::ReservationTooSmall { have: 128 << 20, need: 256 << 20 },
+                Reason::ReservationTooSmall {
+                    have: 128 << 20,
+                    need: 256 << 20
+                },
                 Reason::PostNotifiersOff,
-                Reason::NoPseudoNmi { cmdline: false, config: Some(false) },
+                Reason::NoPseudoNmi {
+                    cmdline: false,
+                    config: Some(false)
+                },
             ]
         );
         let v = verdict(gather(&good().without(SYS_SDEI_STOP_STATE)), Ok(1));
         assert_eq!(v.reasons[0], Reason::NoSdeiRung);
-        let v = verdict(gather(&good().without(SDEI_COMPATIBLE[1])), Err("no config".into()));
-        assert_eq!(v.reasons[..2], [Reason::NoEstimate { why: "no config".into() }, Reason::NoSdeiFirmware]);
+        let v = verdict(
+            gather(&good().without(SDEI_COMPATIBLE[1])),
+            Err("no config".into()),
+        );
+        assert_eq!(
+            v.reasons[..2],
+            [
+                Reason::NoEstimate {
+                    why: "no config".into()
+                },
+                Reason::NoSdeiFirmware
+            ]
+        );
         assert!(!v.all_cpus);
     }
 
@@ -300,7 +374,10 @@ mod tests {
         let src = good()
             .without(SYS_SDEI_STOP_STATE)
             .with_file(SYS_POST_NOTIFIERS, "N\n")
-            .with_file(PROC_KALLSYMS, "ffff800008010000 T _stext\nffff80000a000000 t sdei_nmi_stop_cpus\n")
+            .with_file(
+                PROC_KALLSYMS,
+                "ffff800008010000 T _stext\nffff80000a000000 t sdei_nmi_stop_cpus\n",
+            )
             .with_file(PROC_CMDLINE, "irqchip.gicv3_pseudo_nmi=1\n")
             .with_file("/boot/config-6.1.0-56-arm64", "CONFIG_ARM64_PSEUDO_NMI=y\n");
         let v = verdict(gather(&src), Ok(1));

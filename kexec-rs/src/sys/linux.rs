@@ -30,7 +30,11 @@ const NR: Option<(libc::c_long, libc::c_long)> = Some((246, 320));
 const NR: Option<(libc::c_long, libc::c_long)> = None;
 
 fn last_errno() -> Errno {
-    Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
+    Errno(
+        std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO),
+    )
 }
 
 /// An anonymous memory file holding `bytes` (for `kexec_file_load`).
@@ -45,7 +49,8 @@ fn memfd(name: &str, bytes: &[u8]) -> Result<OwnedFd, Errno> {
     // SAFETY: `fd` was just returned by memfd_create and is owned by nobody else.
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
     let mut f = std::fs::File::from(owned);
-    f.write_all(bytes).map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    f.write_all(bytes)
+        .map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EIO)))?;
     Ok(OwnedFd::from(f))
 }
 
@@ -54,35 +59,63 @@ fn memfd(name: &str, bytes: &[u8]) -> Result<OwnedFd, Errno> {
 pub struct LinuxSys;
 
 impl KexecSys for LinuxSys {
-    fn kexec_load(&mut self, entry: PhysAddr, segments: &[LoadSegment<'_>], flags: u64) -> Result<(), Errno> {
+    fn kexec_load(
+        &mut self,
+        entry: PhysAddr,
+        segments: &[LoadSegment<'_>],
+        flags: u64,
+    ) -> Result<(), Errno> {
         let (nr, _) = NR.ok_or(Errno(libc::ENOSYS))?;
         let mut segs = Vec::with_capacity(segments.len());
         for s in segments {
             segs.push(KexecSegment {
                 buf: s.bytes.as_ptr().cast(),
                 bufsz: s.bytes.len(),
-                mem: usize::try_from(s.mem.get()).map_err(|_| Errno(libc::EINVAL))? as *const libc::c_void,
+                mem: usize::try_from(s.mem.get()).map_err(|_| Errno(libc::EINVAL))?
+                    as *const libc::c_void,
                 memsz: usize::try_from(s.memsz).map_err(|_| Errno(libc::EINVAL))?,
             });
         }
         let entry = usize::try_from(entry.get()).map_err(|_| Errno(libc::EINVAL))?;
         let flags = libc::c_ulong::try_from(flags).map_err(|_| Errno(libc::EINVAL))?;
-        let ptr = if segs.is_empty() { std::ptr::null() } else { segs.as_ptr() };
+        let ptr = if segs.is_empty() {
+            std::ptr::null()
+        } else {
+            segs.as_ptr()
+        };
         // SAFETY: `segs` holds `segs.len()` valid kexec_segment structs whose
         // `buf` pointers borrow `segments` for `bufsz` bytes; all outlive the
         // call. `mem` is a physical address the kernel only compares and
         // never dereferences in our address space.
         let r = unsafe { libc::syscall(nr, entry, segs.len(), ptr, flags) };
-        if r < 0 { Err(last_errno()) } else { Ok(()) }
+        if r < 0 {
+            Err(last_errno())
+        } else {
+            Ok(())
+        }
     }
 
-    fn kexec_file_load(&mut self, kernel: Option<&[u8]>, initrd: Option<&[u8]>, cmdline: &str, flags: u64) -> Result<(), Errno> {
+    fn kexec_file_load(
+        &mut self,
+        kernel: Option<&[u8]>,
+        initrd: Option<&[u8]>,
+        cmdline: &str,
+        flags: u64,
+    ) -> Result<(), Errno> {
         let (_, nr) = NR.ok_or(Errno(libc::ENOSYS))?;
         let kfd = kernel.map(|k| memfd("kexec-rs-kernel", k)).transpose()?;
         let ifd = initrd.map(|i| memfd("kexec-rs-initrd", i)).transpose()?;
         let c = CString::new(cmdline).map_err(|_| Errno(libc::EINVAL))?;
-        let clen = if cmdline.is_empty() { 0 } else { c.as_bytes_with_nul().len() };
-        let cptr = if clen == 0 { std::ptr::null() } else { c.as_ptr() };
+        let clen = if cmdline.is_empty() {
+            0
+        } else {
+            c.as_bytes_with_nul().len()
+        };
+        let cptr = if clen == 0 {
+            std::ptr::null()
+        } else {
+            c.as_ptr()
+        };
         let kraw = kfd.as_ref().map_or(-1, AsRawFd::as_raw_fd);
         let iraw = ifd.as_ref().map_or(-1, AsRawFd::as_raw_fd);
         let flags = libc::c_ulong::try_from(flags).map_err(|_| Errno(libc::EINVAL))?;
@@ -90,7 +123,11 @@ impl KexecSys for LinuxSys {
         // call, `cptr` is null with length 0 or points at `clen` bytes of a
         // NUL-terminated string that outlives the call.
         let r = unsafe { libc::syscall(nr, kraw, iraw, clen, cptr, flags) };
-        if r < 0 { Err(last_errno()) } else { Ok(()) }
+        if r < 0 {
+            Err(last_errno())
+        } else {
+            Ok(())
+        }
     }
 
     fn reboot_kexec(&mut self) -> Result<(), Errno> {
@@ -99,7 +136,11 @@ impl KexecSys for LinuxSys {
         // SAFETY: reboot with LINUX_REBOOT_CMD_KEXEC takes no pointers; on
         // success it does not return.
         let r = unsafe { libc::reboot(libc::LINUX_REBOOT_CMD_KEXEC) };
-        if r < 0 { Err(last_errno()) } else { Ok(()) }
+        if r < 0 {
+            Err(last_errno())
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -109,7 +150,10 @@ fn io_errno(e: &std::io::Error) -> Errno {
 
 impl HostSys for LinuxSys {
     fn write_file(&mut self, path: &str, bytes: &[u8]) -> Result<(), Errno> {
-        let mut f = std::fs::OpenOptions::new().write(true).open(path).map_err(|e| io_errno(&e))?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| io_errno(&e))?;
         f.write_all(bytes).map_err(|e| io_errno(&e))
     }
 
@@ -117,8 +161,19 @@ impl HostSys for LinuxSys {
         let p = CString::new(params).map_err(|_| Errno(libc::EINVAL))?;
         // SAFETY: `image` is a valid buffer of `image.len()` bytes and `p` a
         // NUL-terminated string; both outlive the call, which only reads them.
-        let r = unsafe { libc::syscall(libc::SYS_init_module, image.as_ptr(), image.len(), p.as_ptr()) };
-        if r < 0 { Err(last_errno()) } else { Ok(()) }
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_init_module,
+                image.as_ptr(),
+                image.len(),
+                p.as_ptr(),
+            )
+        };
+        if r < 0 {
+            Err(last_errno())
+        } else {
+            Ok(())
+        }
     }
 
     fn sync(&mut self) {
@@ -130,11 +185,19 @@ impl HostSys for LinuxSys {
         std::fs::create_dir_all(target).map_err(|e| io_errno(&e))?;
         let c = |s: &str| CString::new(s).map_err(|_| Errno(libc::EINVAL));
         let (src, tgt, fs, d) = (c(source)?, c(target)?, c(fstype)?, c(data)?);
-        let dptr = if data.is_empty() { std::ptr::null() } else { d.as_ptr().cast::<libc::c_void>() };
+        let dptr = if data.is_empty() {
+            std::ptr::null()
+        } else {
+            d.as_ptr().cast::<libc::c_void>()
+        };
         // SAFETY: every pointer is a NUL-terminated string (or null data)
         // that outlives the call; mount only reads them.
         let r = unsafe { libc::mount(src.as_ptr(), tgt.as_ptr(), fs.as_ptr(), 0, dptr) };
-        if r < 0 { Err(last_errno()) } else { Ok(()) }
+        if r < 0 {
+            Err(last_errno())
+        } else {
+            Ok(())
+        }
     }
 
     fn power(&mut self, action: PowerAction) -> Result<(), Errno> {
@@ -148,6 +211,10 @@ impl HostSys for LinuxSys {
         // SAFETY: reboot with these commands takes no pointers; on success
         // it does not return.
         let r = unsafe { libc::reboot(cmd) };
-        if r < 0 { Err(last_errno()) } else { Ok(()) }
+        if r < 0 {
+            Err(last_errno())
+        } else {
+            Ok(())
+        }
     }
 }

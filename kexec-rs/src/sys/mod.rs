@@ -40,11 +40,22 @@ pub struct Errno(pub i32);
 /// The kexec syscalls.
 pub trait KexecSys {
     /// `kexec_load(entry, nr_segments, segments, flags)`; no segments = unload.
-    fn kexec_load(&mut self, entry: PhysAddr, segments: &[LoadSegment<'_>], flags: u64) -> Result<(), Errno>;
+    fn kexec_load(
+        &mut self,
+        entry: PhysAddr,
+        segments: &[LoadSegment<'_>],
+        flags: u64,
+    ) -> Result<(), Errno>;
     /// `kexec_file_load(kernel_fd, initrd_fd, cmdline_len, cmdline, flags)`;
     /// the implementation passes the bytes as file descriptors. `kernel`
     /// `None` (with `KEXEC_FILE_UNLOAD`) unloads.
-    fn kexec_file_load(&mut self, kernel: Option<&[u8]>, initrd: Option<&[u8]>, cmdline: &str, flags: u64) -> Result<(), Errno>;
+    fn kexec_file_load(
+        &mut self,
+        kernel: Option<&[u8]>,
+        initrd: Option<&[u8]>,
+        cmdline: &str,
+        flags: u64,
+    ) -> Result<(), Errno>;
     /// `sync()` then `reboot(LINUX_REBOOT_CMD_KEXEC)`; returns only on failure.
     fn reboot_kexec(&mut self) -> Result<(), Errno>;
 }
@@ -127,7 +138,10 @@ pub struct RecordingSys {
 impl RecordingSys {
     /// A fake that fails its calls with these errnos in order.
     pub fn failing(errnos: &[i32]) -> Self {
-        RecordingSys { calls: Vec::new(), script: errnos.iter().map(|&e| Err(Errno(e))).collect() }
+        RecordingSys {
+            calls: Vec::new(),
+            script: errnos.iter().map(|&e| Err(Errno(e))).collect(),
+        }
     }
     fn next(&mut self) -> Result<(), Errno> {
         self.script.pop_front().unwrap_or(Ok(()))
@@ -135,15 +149,37 @@ impl RecordingSys {
 }
 
 impl KexecSys for RecordingSys {
-    fn kexec_load(&mut self, entry: PhysAddr, segments: &[LoadSegment<'_>], flags: u64) -> Result<(), Errno> {
+    fn kexec_load(
+        &mut self,
+        entry: PhysAddr,
+        segments: &[LoadSegment<'_>],
+        flags: u64,
+    ) -> Result<(), Errno> {
         let segments = segments
             .iter()
-            .map(|s| (s.mem, s.memsz, s.bytes.len() as u64, Sha256::digest(s.bytes).into()))
+            .map(|s| {
+                (
+                    s.mem,
+                    s.memsz,
+                    s.bytes.len() as u64,
+                    Sha256::digest(s.bytes).into(),
+                )
+            })
             .collect();
-        self.calls.push(Recorded::KexecLoad { entry, segments, flags });
+        self.calls.push(Recorded::KexecLoad {
+            entry,
+            segments,
+            flags,
+        });
         self.next()
     }
-    fn kexec_file_load(&mut self, kernel: Option<&[u8]>, initrd: Option<&[u8]>, cmdline: &str, flags: u64) -> Result<(), Errno> {
+    fn kexec_file_load(
+        &mut self,
+        kernel: Option<&[u8]>,
+        initrd: Option<&[u8]>,
+        cmdline: &str,
+        flags: u64,
+    ) -> Result<(), Errno> {
         self.calls.push(Recorded::KexecFileLoad {
             kernel_len: kernel.map(<[u8]>::len),
             initrd_len: initrd.map(<[u8]>::len),
@@ -160,18 +196,28 @@ impl KexecSys for RecordingSys {
 
 impl HostSys for RecordingSys {
     fn write_file(&mut self, path: &str, bytes: &[u8]) -> Result<(), Errno> {
-        self.calls.push(Recorded::WriteFile(path.to_string(), bytes.to_vec()));
+        self.calls
+            .push(Recorded::WriteFile(path.to_string(), bytes.to_vec()));
         self.next()
     }
     fn init_module(&mut self, name: &str, image: &[u8], params: &str) -> Result<(), Errno> {
-        self.calls.push(Recorded::InitModule(name.to_string(), image.len(), params.to_string()));
+        self.calls.push(Recorded::InitModule(
+            name.to_string(),
+            image.len(),
+            params.to_string(),
+        ));
         self.next()
     }
     fn sync(&mut self) {
         self.calls.push(Recorded::Sync);
     }
     fn mount(&mut self, source: &str, target: &str, fstype: &str, data: &str) -> Result<(), Errno> {
-        self.calls.push(Recorded::Mount(source.to_string(), target.to_string(), fstype.to_string(), data.to_string()));
+        self.calls.push(Recorded::Mount(
+            source.to_string(),
+            target.to_string(),
+            fstype.to_string(),
+            data.to_string(),
+        ));
         self.next()
     }
     fn power(&mut self, action: PowerAction) -> Result<(), Errno> {
@@ -236,7 +282,9 @@ pub enum SysError {
         call: Call,
     },
     /// EINVAL.
-    #[error("{call}: invalid argument (EINVAL): the kernel rejected the image or the segment list")]
+    #[error(
+        "{call}: invalid argument (EINVAL): the kernel rejected the image or the segment list"
+    )]
     Rejected {
         /// The call.
         call: Call,
@@ -293,7 +341,10 @@ impl SysError {
     /// True for errors after which `-a` falls back from `kexec_file_load`
     /// to `kexec_load` (the file syscall or the image format unsupported).
     pub fn falls_back(&self) -> bool {
-        matches!(self, SysError::NotSupported { .. } | SysError::NotKernel { .. })
+        matches!(
+            self,
+            SysError::NotSupported { .. } | SysError::NotKernel { .. }
+        )
     }
 }
 
@@ -307,9 +358,15 @@ pub fn explain(call: Call, e: Errno, crash: bool, lockdown: Option<String>) -> S
         libc::EINVAL => SysError::Rejected { call },
         libc::ENOEXEC => SysError::NotKernel { call },
         libc::ENOSYS => SysError::NotSupported { call },
-        libc::EKEYREJECTED | libc::ENOKEY | libc::EBADMSG => SysError::Signature { call, errno: e.0 },
+        libc::EKEYREJECTED | libc::ENOKEY | libc::EBADMSG => {
+            SysError::Signature { call, errno: e.0 }
+        }
         libc::ENOENT if call == Call::Reboot => SysError::NothingLoaded { call },
-        n => SysError::Other { call, errno: n, message: std::io::Error::from_raw_os_error(n).to_string() },
+        n => SysError::Other {
+            call,
+            errno: n,
+            message: std::io::Error::from_raw_os_error(n).to_string(),
+        },
     }
 }
 
@@ -319,20 +376,45 @@ mod tests {
 
     #[test]
     fn refusals_are_named() {
-        let lockdown = explain(Call::KexecLoad, Errno(libc::EPERM), true, Some("integrity".into()));
+        let lockdown = explain(
+            Call::KexecLoad,
+            Errno(libc::EPERM),
+            true,
+            Some("integrity".into()),
+        );
         assert_eq!(
             lockdown.to_string(),
             "kexec_load: permission denied (EPERM): the kernel is locked down (integrity); kexec_load is forbidden, only kexec_file_load (-s) of a signed kernel is allowed"
         );
-        let root = explain(Call::KexecLoad, Errno(libc::EPERM), true, Some("none".into()));
+        let root = explain(
+            Call::KexecLoad,
+            Errno(libc::EPERM),
+            true,
+            Some("none".into()),
+        );
         assert!(root.to_string().contains("CAP_SYS_BOOT"));
-        assert_eq!(explain(Call::KexecLoad, Errno(libc::EBUSY), true, None), SysError::Busy { call: Call::KexecLoad });
-        assert!(explain(Call::KexecLoad, Errno(libc::ENOMEM), true, None).to_string().contains("raise crashkernel="));
-        assert_eq!(explain(Call::KexecLoad, Errno(libc::EINVAL), true, None), SysError::Rejected { call: Call::KexecLoad });
+        assert_eq!(
+            explain(Call::KexecLoad, Errno(libc::EBUSY), true, None),
+            SysError::Busy {
+                call: Call::KexecLoad
+            }
+        );
+        assert!(explain(Call::KexecLoad, Errno(libc::ENOMEM), true, None)
+            .to_string()
+            .contains("raise crashkernel="));
+        assert_eq!(
+            explain(Call::KexecLoad, Errno(libc::EINVAL), true, None),
+            SysError::Rejected {
+                call: Call::KexecLoad
+            }
+        );
         let nosys = explain(Call::KexecFileLoad, Errno(libc::ENOSYS), true, None);
         assert!(nosys.falls_back());
         assert!(nosys.to_string().contains("CONFIG_KEXEC_FILE"));
         assert!(!explain(Call::KexecFileLoad, Errno(libc::EKEYREJECTED), true, None).falls_back());
-        assert_eq!(explain(Call::Reboot, Errno(libc::ENOENT), false, None), SysError::NothingLoaded { call: Call::Reboot });
+        assert_eq!(
+            explain(Call::Reboot, Errno(libc::ENOENT), false, None),
+            SysError::NothingLoaded { call: Call::Reboot }
+        );
     }
 }
