@@ -17,7 +17,9 @@ use crate::input::{Input, Writer};
 /// `/proc/iomem` text: parse, query, subtract the crash kernel from RAM
 /// (the result must lie in RAM and miss the crash kernel).
 pub fn iomem(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let Ok(m) = Iomem::parse(text) else { return };
     let ram = m.system_ram();
     let crash = m.crash_kernel();
@@ -28,7 +30,10 @@ pub fn iomem(data: &[u8]) {
     let left = subtract(&ram, &crash);
     for l in &left {
         assert!(ram.iter().any(|r| r.contains_range(l)), "{l:?} not in RAM");
-        assert!(!crash.iter().any(|c| c.overlaps(l)), "{l:?} overlaps the crash kernel");
+        assert!(
+            !crash.iter().any(|c| c.overlaps(l)),
+            "{l:?} overlaps the crash kernel"
+        );
     }
 }
 
@@ -64,22 +69,30 @@ pub fn fdt(data: &[u8]) {
 
 /// A QEMU-virt-shaped DTB.
 pub fn sample_dtb() -> Vec<u8> {
-    let mut f = Fdt { boot_cpuid_phys: 0, reserve: vec![(0x4800_0000, 0x1000)], ..Fdt::default() };
+    let mut f = Fdt {
+        boot_cpuid_phys: 0,
+        reserve: vec![(0x4800_0000, 0x1000)],
+        ..Fdt::default()
+    };
     let root = f.node_mut_or_create("/");
     root.set_prop("#address-cells", 2u32.to_be_bytes().to_vec());
     root.set_prop("#size-cells", 2u32.to_be_bytes().to_vec());
     root.set_prop("compatible", str_value("linux,dummy-virt"));
     let mut reg = 0x4000_0000u64.to_be_bytes().to_vec();
     reg.extend(0x8000_0000u64.to_be_bytes());
-    f.node_mut_or_create("/memory@40000000").set_prop("reg", reg);
-    f.node_mut_or_create("/memory@40000000").set_prop("device_type", str_value("memory"));
+    f.node_mut_or_create("/memory@40000000")
+        .set_prop("reg", reg);
+    f.node_mut_or_create("/memory@40000000")
+        .set_prop("device_type", str_value("memory"));
     for c in 0..2u32 {
         let n = f.node_mut_or_create(&format!("/cpus/cpu@{c}"));
         n.set_prop("reg", c.to_be_bytes().to_vec());
         n.set_prop("compatible", str_value("arm,cortex-a57"));
     }
-    f.node_mut_or_create("/chosen").set_prop("bootargs", str_value("console=ttyAMA0 crashkernel=256M"));
-    f.node_mut_or_create("/chosen").set_prop("kaslr-seed", vec![0; 8]);
+    f.node_mut_or_create("/chosen")
+        .set_prop("bootargs", str_value("console=ttyAMA0 crashkernel=256M"));
+    f.node_mut_or_create("/chosen")
+        .set_prop("kaslr-seed", vec![0; 8]);
     f.to_bytes()
 }
 
@@ -95,8 +108,13 @@ pub fn dtb_edit(data: &[u8]) {
         bootargs: "console=ttyAMA0 maxcpus=1 reset_devices".into(),
         initrd: Some((PhysAddr(0xa800_0000), 0x10_0000)),
         elfcorehdr: PhysRange::from_start_size(PhysAddr(0xaff0_0000), 0x1_0000),
-        usable: PhysRange::from_start_size(PhysAddr(0xa000_0000), 0x1000_0000).into_iter().collect(),
-        seeds: Seeds { kaslr: 0x1234_5678_9abc_def0, rng: [7; RNG_SEED_SIZE] },
+        usable: PhysRange::from_start_size(PhysAddr(0xa000_0000), 0x1000_0000)
+            .into_iter()
+            .collect(),
+        seeds: Seeds {
+            kaslr: 0x1234_5678_9abc_def0,
+            rng: [7; RNG_SEED_SIZE],
+        },
     };
     let Ok(out) = edit_dtb(data, &e) else { return };
     let f = Fdt::parse(&out).expect("edited DTB parses");
@@ -197,14 +215,19 @@ pub fn image(data: &[u8]) {
 /// Seeds: an Image, Image.gz, zboot (gzip and zstd), a UKI and a vmlinux.
 pub fn seeds_image() -> Vec<Vec<u8>> {
     let img = arm64_image(0x2000, 0, 0x4000, 0xa);
-    let zstd = ruzstd::encoding::compress_to_vec(&img[..], ruzstd::encoding::CompressionLevel::Fastest);
+    let zstd =
+        ruzstd::encoding::compress_to_vec(&img[..], ruzstd::encoding::CompressionLevel::Fastest);
     vec![
         img.clone(),
         arm64_image(0x100, 0x8_0000, 0, 0),
         gzip(&img),
         zboot("gzip", &gzip(&img)),
         zboot("zstd", &zstd),
-        pe(&[(".linux", &img), (".initrd", b"initrd bytes"), (".cmdline", b"console=ttyAMA0\0")]),
+        pe(&[
+            (".linux", &img),
+            (".initrd", b"initrd bytes"),
+            (".cmdline", b"console=ttyAMA0\0"),
+        ]),
         vmlinux(&img, 0x800),
     ]
 }
@@ -234,7 +257,11 @@ pub fn kcore_head(vmcoreinfo: &[u8]) -> Vec<u8> {
     let n = crash_payload::note::write_note(&mut note, b"VMCOREINFO", 0, vmcoreinfo).unwrap_or(0);
     note.truncate(n);
     let mut v = vec![0u8; 64 + 56];
-    let _ = write_headers(&mut v, 183, &[ProgramHeader::note(PhysAddr(120), note.len() as u64)]);
+    let _ = write_headers(
+        &mut v,
+        183,
+        &[ProgramHeader::note(PhysAddr(120), note.len() as u64)],
+    );
     v.extend(note);
     v
 }
@@ -268,7 +295,10 @@ pub fn cmdline(data: &[u8]) {
     let reused = cmdline::reuse(&line, crash);
     for p in cmdline::split_params(&reused) {
         assert!(!p.starts_with("BOOT_IMAGE="), "{line:?} -> {reused:?}");
-        assert!(!(crash && p.starts_with("crashkernel=")), "{line:?} -> {reused:?}");
+        assert!(
+            !(crash && p.starts_with("crashkernel=")),
+            "{line:?} -> {reused:?}"
+        );
     }
     let _ = cmdline::build(Some(&reused), Some(&append));
 }
@@ -280,4 +310,93 @@ pub fn seeds_cmdline() -> Vec<Vec<u8>> {
         .chunk(b"BOOT_IMAGE=/boot/vmlinuz-6.1.0-13-arm64 root=UUID=1234 ro quiet crashkernel=256M foo=\"a b\"\n")
         .bytes(b"maxcpus=1 reset_devices");
     vec![w.finish()]
+}
+
+/// `kdump.toml` text: parse; a config that parses yields a command line
+/// and, re-serialized, parses again to the same config.
+pub fn kdump_config(data: &[u8]) {
+    use kexec_rs::kdump::config::Config;
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(c) = Config::parse("fuzz.toml", text) {
+        let _ = c.crash_cmdline("console=ttyAMA0 root=/dev/vda");
+        let _ = (c.sdei(), c.target());
+    }
+}
+
+pub fn seeds_kdump_config() -> Vec<Vec<u8>> {
+    vec![
+        include_bytes!("../../kexec-rs/etc/kdump.toml").to_vec(),
+        b"[save]\ndevice = \"/dev/vda\"\nfstype = \"ext4\"\ndump_levels = [1, 31]\n".to_vec(),
+        b"[kernel]\ncmdlin = 1\n".to_vec(),
+    ]
+}
+
+/// ELF files as the capture-initramfs builder reads them: the static
+/// check, `.modinfo` `depends=`, a cpio of whatever passes, and
+/// `modules.dep`/`modules.order` indexes.
+pub fn kdump_elf(data: &[u8]) {
+    use kexec_rs::kdump::{cpio::CpioWriter, elf, modules};
+    use kexec_rs::source::RecordingSource;
+    let mut inp = Input::new(data);
+    let index = inp.chunk().to_vec();
+    let ko = inp.rest();
+    let _ = elf::machine("f", ko);
+    let _ = elf::has_interp("f", ko);
+    if let Ok(deps) = elf::modinfo_depends("f.ko", ko) {
+        for d in &deps {
+            assert!(!d.is_empty() && !d.contains(','));
+        }
+    }
+    let mut w = CpioWriter::new();
+    let _ = w.file("a", 0o644, ko);
+    assert_eq!(w.finish().len() % 4, 0);
+    let src = RecordingSource::default()
+        .with_file("/m/modules.dep", index.clone())
+        .with_file("/m/modules.order", index)
+        .with_file("/m/kernel/a.ko", ko.to_vec());
+    if let Ok(ix) = modules::Index::read(&src, "/m") {
+        let _ = ix.resolve(&src, &["a".to_string()]);
+    }
+}
+
+pub fn seeds_kdump_elf() -> Vec<Vec<u8>> {
+    // A minimal ELF64 LE module with a .modinfo (the builder in
+    // kexec-rs's elf tests, written out by hand here).
+    let modinfo = b"license=GPL\0depends=b\0";
+    let shstr = b"\0.shstrtab\0.modinfo\0";
+    let mut b = vec![0u8; 64];
+    b[..4].copy_from_slice(b"\x7fELF");
+    b[4] = 2;
+    b[5] = 1;
+    let str_off = b.len();
+    b.extend_from_slice(shstr);
+    let mi_off = b.len();
+    b.extend_from_slice(modinfo);
+    while !b.len().is_multiple_of(8) {
+        b.push(0);
+    }
+    let shoff = b.len();
+    b[40..48].copy_from_slice(&(shoff as u64).to_le_bytes());
+    b[58..60].copy_from_slice(&64u16.to_le_bytes());
+    b[60..62].copy_from_slice(&3u16.to_le_bytes());
+    b[62..64].copy_from_slice(&1u16.to_le_bytes());
+    for (name, off, size) in [
+        (0u32, 0usize, 0usize),
+        (1, str_off, shstr.len()),
+        (11, mi_off, modinfo.len()),
+    ] {
+        let mut s = vec![0u8; 64];
+        s[..4].copy_from_slice(&name.to_le_bytes());
+        s[24..32].copy_from_slice(&(off as u64).to_le_bytes());
+        s[32..40].copy_from_slice(&(size as u64).to_le_bytes());
+        b.extend(s);
+    }
+    let mut a = Writer::default();
+    a.chunk(b"kernel/a.ko: kernel/b.ko\nkernel/b.ko:\n")
+        .bytes(&b);
+    let mut o = Writer::default();
+    o.chunk(b"kernel/a.ko\n").bytes(&b);
+    vec![a.finish(), o.finish()]
 }

@@ -227,7 +227,7 @@ pub fn run(a: KdumpArgs) -> Result<ExitCode> {
                     None
                 }
             }) {
-                Some(path) => Some(std::fs::read(path).with_context(|| {
+                Some(path) => Some(src.read(path, 64 << 20).with_context(|| {
                     format!("reading {path} (kernel.sdei; \"off\" to go without the SDEI rung)")
                 })?),
                 None => None,
@@ -332,7 +332,7 @@ pub fn save(a: &KdumpArgs, pid1: bool) -> ExitCode {
     };
     let msg = match &outcome {
         Outcome::Complete => "dump saved".to_string(),
-        Outcome::Failed(c) => format!("vmcore save failed (exit {c:?})"),
+        Outcome::Failed(c) => format!("not saved: {}", capture::exit_text(*c)),
         Outcome::NotRun(w) => format!("not saved: {w}"),
     };
     capture::CaptureEnv::say(&mut env, &msg);

@@ -25,4 +25,6 @@ targets! {
     kexec::image / seeds_image,
     kexec::sysfs / seeds_sysfs,
     kexec::cmdline / seeds_cmdline,
+    kexec::kdump_config / seeds_kdump_config,
+    kexec::kdump_elf / seeds_kdump_elf,
 }

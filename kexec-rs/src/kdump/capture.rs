@@ -59,6 +59,15 @@ fn errno_text(e: Errno) -> String {
     io::Error::from_raw_os_error(e.0).to_string()
 }
 
+/// `vmcore save exit 2` / `vmcore save killed by a signal`.
+pub fn exit_text(code: Option<i32>) -> String {
+    match code {
+        Some(1) => "vmcore save exit 1 (incomplete: vmcore.incomplete kept)".to_string(),
+        Some(c) => format!("vmcore save exit {c}"),
+        None => "vmcore save killed by a signal".to_string(),
+    }
+}
+
 /// The `vmcore save` arguments for `out` (`None` = flattened to stdout).
 pub fn save_args(cfg: &Config, out: Option<&str>) -> Vec<String> {
     let levels = cfg
@@ -167,7 +176,7 @@ pub fn save(
             }
             let status = match &outcome {
                 Outcome::Complete => "complete\n".to_string(),
-                Outcome::Failed(c) => format!("failed: vmcore save exit {c:?}\n"),
+                Outcome::Failed(c) => format!("failed: {}\n", exit_text(*c)),
                 Outcome::NotRun(why) => format!("not run: {why}\n"),
             };
             if let Err(e) = env.write(&format!("{sub}/status"), status.as_bytes()) {
@@ -374,16 +383,13 @@ mod tests {
         env.files
             .insert("/lib/kexec-rs/modules/00-virtio_mmio.ko".into(), vec![1; 4]);
         env.files.insert(PROC_VMCORE.into(), vec![]);
-        let mut sys = RecordingSys::default();
-        sys.script = [
+        let mut sys = RecordingSys::scripted([
             Ok(()),
             Err(Errno(libc::EBUSY)),
             Ok(()),
             Ok(()),
             Err(Errno(libc::EEXIST)),
-        ]
-        .into_iter()
-        .collect();
+        ]);
         let c = cfg(NINEP);
         pid1_setup(&mut sys, &mut env);
         assert_eq!(

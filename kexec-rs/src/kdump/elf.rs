@@ -85,7 +85,7 @@ pub fn has_interp(file: &str, b: &[u8]) -> Result<bool, ElfError> {
             .checked_mul(phentsize)
             .and_then(|x| x.checked_add(phoff))
             .ok_or(bad(32, "program headers inside the file"))?;
-        if o.checked_add(56).map_or(true, |end| end > b.len()) {
+        if o.checked_add(56).is_none_or(|end| end > b.len()) {
             return Err(bad(o, "a program header inside the file"));
         }
         let t = u32_at(b, o).ok_or(bad(o, "a program header inside the file"))?;
@@ -201,7 +201,7 @@ pub(crate) mod tests {
         b.extend_from_slice(shstr);
         let mi_off = b.len();
         b.extend_from_slice(modinfo);
-        while b.len() % 8 != 0 {
+        while !b.len().is_multiple_of(8) {
             b.push(0);
         }
         let shoff = b.len();

@@ -184,7 +184,7 @@ mod tests {
         let sum: u64 = e.items.iter().map(|i| i.bytes).sum();
         assert_eq!(sum, e.total);
         assert_eq!(e.items[5].bytes, 2 * (64 << 10) + (32 << 20));
-        assert!(e.rounded <= 256 << 20 && e.rounded >= e.total && e.rounded % ROUND == 0);
+        assert!(e.rounded <= 256 << 20 && e.rounded >= e.total && e.rounded.is_multiple_of(ROUND));
         assert_eq!(e.crashkernel, "crashkernel=128M");
     }
 }

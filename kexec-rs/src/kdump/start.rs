@@ -308,10 +308,7 @@ mod tests {
     #[test]
     fn a_failed_module_load_undoes_the_rest() {
         let p = plan_start(&facts(), true, &SdeiSetting::Auto);
-        let mut sys = RecordingSys::default();
-        sys.script = [Ok(()), Ok(()), Err(Errno(libc::ENODEV))]
-            .into_iter()
-            .collect();
+        let mut sys = RecordingSys::scripted([Ok(()), Ok(()), Err(Errno(libc::ENODEV))]);
         let e = run_start(&mut sys, &p, &crash_plan(), Some(&[0; 8]), "aarch64", None).unwrap_err();
         assert_eq!(
             e.to_string(),
@@ -340,8 +337,7 @@ mod tests {
             true,
             &SdeiSetting::Auto,
         );
-        let mut sys = RecordingSys::default();
-        sys.script = [Ok(()), Err(Errno(libc::EEXIST))].into_iter().collect();
+        let mut sys = RecordingSys::scripted([Ok(()), Err(Errno(libc::EEXIST))]);
         run_start(&mut sys, &p, &crash_plan(), Some(&[0; 8]), "aarch64", None).unwrap();
         let mut sys = RecordingSys::failing(&[libc::ENOMEM]);
         let e = run_start(&mut sys, &p, &crash_plan(), Some(&[0; 8]), "aarch64", None).unwrap_err();

@@ -143,6 +143,13 @@ impl RecordingSys {
             script: errnos.iter().map(|&e| Err(Errno(e))).collect(),
         }
     }
+    /// A fake that returns these results in order (then success).
+    pub fn scripted(results: impl IntoIterator<Item = Result<(), Errno>>) -> Self {
+        RecordingSys {
+            calls: Vec::new(),
+            script: results.into_iter().collect(),
+        }
+    }
     fn next(&mut self) -> Result<(), Errno> {
         self.script.pop_front().unwrap_or(Ok(()))
     }
