@@ -20,6 +20,7 @@ phase "build"
 cargo build --workspace --all-targets --locked
 
 phase "lint"
+cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 phase "tests"

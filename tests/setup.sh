@@ -62,7 +62,7 @@ KVER_RESOLVED=$(apt-cache depends linux-image-arm64:arm64 2>/dev/null \
 # linux-kbuild-X.Y matches the kernel's major.minor (6.1.0-56-arm64 -> 6.1)
 KBUILD_PKG=linux-kbuild-$(echo "$KVER_RESOLVED" | cut -d. -f1-2)
 HOST_PKGS="qemu-system-arm qemu-user-static device-tree-compiler gcc-aarch64-linux-gnu
-  binutils-aarch64-linux-gnu cpio zstd gzip python3 make kmod util-linux coreutils $KBUILD_PKG"
+  binutils-aarch64-linux-gnu cpio zstd gzip python3 python3-venv make kmod util-linux coreutils $KBUILD_PKG"
 missing=""
 for p in $HOST_PKGS; do
     dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
@@ -81,6 +81,11 @@ if command -v rustup >/dev/null; then
     for t in aarch64-unknown-linux-musl aarch64-unknown-none-softfloat; do
         echo "$have" | grep -qx "$t" || rustup target add "$t"
     done
+    # CI runs cargo fmt --check and cargo clippy.
+    comps=$(rustup component list --installed)
+    for c in rustfmt clippy; do
+        echo "$comps" | grep -q "^$c-" || rustup component add "$c"
+    done
 else
     die "rustup not found (the Rust toolchain is expected on this machine)"
 fi
@@ -93,7 +98,7 @@ KVER=$KVER_RESOLVED
 # dependency graph and then checked against DT_NEEDED.
 ARM64_PKGS="linux-image-$KVER:arm64 linux-headers-$KVER:arm64
   linux-headers-${KVER%-arm64}-common busybox-static:arm64 kexec-tools:arm64
-  makedumpfile:arm64 libc6:arm64"
+  makedumpfile:arm64 crash:arm64 libc6:arm64"
 
 # Direct library dependencies (Depends/Pre-Depends, lib* only, one level) of the given
 # packages. The DT_NEEDED walk below uses it for a soname whose package name does not follow
@@ -142,11 +147,12 @@ download_unpack() {
     done
 }
 
-if [ ! -e "$STAMPS/arm64-debs-$KVER" ]; then
+# The stamp names the package set: adding a package to ARM64_PKGS bumps it (v2: crash).
+if [ ! -e "$STAMPS/arm64-debs-v2-$KVER" ]; then
     # shellcheck disable=SC2046,SC2086
-    download_unpack $(echo $ARM64_PKGS $(lib_deps kexec-tools:arm64 makedumpfile:arm64) \
+    download_unpack $(echo $ARM64_PKGS $(lib_deps kexec-tools:arm64 makedumpfile:arm64 crash:arm64) \
         | tr ' ' '\n' | sort -u)
-    touch "$STAMPS/arm64-debs-$KVER"
+    touch "$STAMPS/arm64-debs-v2-$KVER"
 fi
 phase_end
 
@@ -179,7 +185,7 @@ resolve_closure() {
     local f n pk lib owner missing_pkgs unresolved queue seen next
     for _ in 1 2 3 4 5 6 7 8; do
         missing_pkgs=""; unresolved=""; seen=" "
-        queue="$ROOT/sbin/kexec $ROOT/sbin/vmcore-dmesg $ROOT/usr/bin/makedumpfile"
+        queue="$ROOT/sbin/kexec $ROOT/sbin/vmcore-dmesg $ROOT/usr/bin/makedumpfile $ROOT/usr/bin/crash"
         while [ -n "$queue" ]; do
             next=""
             for f in $queue; do
@@ -211,7 +217,7 @@ resolve_closure() {
     die "DT_NEEDED closure did not settle after 8 rounds"
 }
 resolve_closure
-for b in sbin/kexec sbin/vmcore-dmesg usr/bin/makedumpfile bin/busybox; do
+for b in sbin/kexec sbin/vmcore-dmesg usr/bin/makedumpfile usr/bin/crash bin/busybox; do
     [ -x "$ROOT/$b" ] || die "missing $ROOT/$b"
 done
 phase_end
@@ -235,6 +241,18 @@ fi
 [ -e "$HDR/scripts/Makefile.build" ] || die "$HDR/scripts does not resolve (is $KBUILD_PKG installed?)"
 [ -e "$ROOT/usr/src/linux-headers-${KVER%-arm64}-common/Makefile" ] || die "common headers missing"
 echo "$KVER" > "$CACHE/kernel-release"
+phase_end
+
+# ---------------------------------------------------------------- 7. drgn (from PyPI)
+# drgn with libkdumpfile reads kdump-compressed dumps; tests/save/readers.sh and the
+# benchmarks use it as an independent reader.
+phase drgn
+if [ ! -x "$CACHE/drgn-venv/bin/drgn" ]; then
+    python3 -m venv "$CACHE/drgn-venv"
+    "$CACHE/drgn-venv/bin/pip" install -q drgn
+fi
+"$CACHE/drgn-venv/bin/drgn" --version | grep -q 'with libkdumpfile' \
+    || die "drgn in $CACHE/drgn-venv was built without libkdumpfile"
 phase_end
 
 log "ready: kernel $KVER, root $ROOT"

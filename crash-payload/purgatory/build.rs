@@ -12,7 +12,16 @@ fn main() {
         // loader may place it at any 4 KiB-aligned address. `-z notext`: the
         // precompiled `core` is not PIC, so a few absolute pointers sit in
         // read-only sections; the single RWX segment makes them writable.
-        for arg in ["-T", &format!("{dir}/link.ld"), "--pie", "-z", "notext", "--no-dynamic-linker", "-z", "norelro"] {
+        for arg in [
+            "-T",
+            &format!("{dir}/link.ld"),
+            "--pie",
+            "-z",
+            "notext",
+            "--no-dynamic-linker",
+            "-z",
+            "norelro",
+        ] {
             println!("cargo:rustc-link-arg-bin=purgatory={arg}");
         }
         println!("cargo:rustc-link-arg-bin=purgatory-fake-kernel=-T{dir}/fake-kernel.ld");

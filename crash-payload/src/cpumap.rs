@@ -131,9 +131,11 @@ pub struct CpuMap<'a> {
 impl<'a> CpuMap<'a> {
     /// Validates the descriptor of a `KEXEC-RS`/[`NT_KEXECRS_CPUMAP`] note.
     pub fn parse(desc: &'a [u8]) -> Result<Self, CpuMapError> {
-        let (Some(version), Some(entry_size), Some(count)) =
-            (le::u32_at(desc, 0), le::u32_at(desc, 4), le::u32_at(desc, 8))
-        else {
+        let (Some(version), Some(entry_size), Some(count)) = (
+            le::u32_at(desc, 0),
+            le::u32_at(desc, 4),
+            le::u32_at(desc, 8),
+        ) else {
             return Err(CpuMapError::ShortHeader { got: desc.len() });
         };
         if desc.len() < CPUMAP_HEADER_SIZE {
@@ -227,7 +229,11 @@ pub fn write_desc(out: &mut [u8], cpus: &[CpuEntry]) -> Result<usize, CpuMapErro
 }
 
 /// Writes the whole note (header, name, descriptor) into `out`.
-pub fn write_note(out: &mut [u8], cpus: &[CpuEntry], scratch: &mut [u8]) -> Result<usize, CpuMapError> {
+pub fn write_note(
+    out: &mut [u8],
+    cpus: &[CpuEntry],
+    scratch: &mut [u8],
+) -> Result<usize, CpuMapError> {
     let n = write_desc(scratch, cpus)?;
     note::write_note(out, CPUMAP_NAME, NT_KEXECRS_CPUMAP, &scratch[..n]).map_err(|_| {
         CpuMapError::NoRoom {
@@ -244,8 +250,20 @@ mod tests {
 
     fn cpus() -> [CpuEntry; 2] {
         [
-            CpuEntry { cpu: 0, flags: CPU_ONLINE | CPU_PRESENT, mpidr: 0, notes_paddr: PhysAddr(0x7fb4_b000), notes_size: 424 },
-            CpuEntry { cpu: 1, flags: CPU_ONLINE | CPU_PRESENT, mpidr: 1, notes_paddr: PhysAddr(0x7fb6_a000), notes_size: 424 },
+            CpuEntry {
+                cpu: 0,
+                flags: CPU_ONLINE | CPU_PRESENT,
+                mpidr: 0,
+                notes_paddr: PhysAddr(0x7fb4_b000),
+                notes_size: 424,
+            },
+            CpuEntry {
+                cpu: 1,
+                flags: CPU_ONLINE | CPU_PRESENT,
+                mpidr: 1,
+                notes_paddr: PhysAddr(0x7fb6_a000),
+                notes_size: 424,
+            },
         ]
     }
 
@@ -263,13 +281,25 @@ mod tests {
     fn bad_inputs_are_named() {
         let mut d = [0u8; 128];
         let n = write_desc(&mut d, &cpus()).unwrap();
-        assert_eq!(CpuMap::parse(&d[..10]).unwrap_err(), CpuMapError::ShortHeader { got: 10 });
-        assert!(matches!(CpuMap::parse(&d[..n - 1]), Err(CpuMapError::Count { count: 2, .. })));
+        assert_eq!(
+            CpuMap::parse(&d[..10]).unwrap_err(),
+            CpuMapError::ShortHeader { got: 10 }
+        );
+        assert!(matches!(
+            CpuMap::parse(&d[..n - 1]),
+            Err(CpuMapError::Count { count: 2, .. })
+        ));
         let mut e = d;
         e[0] = 2;
-        assert_eq!(CpuMap::parse(&e[..n]).unwrap_err(), CpuMapError::Version { got: 2 });
+        assert_eq!(
+            CpuMap::parse(&e[..n]).unwrap_err(),
+            CpuMapError::Version { got: 2 }
+        );
         let mut e = d;
         e[48] = 0; // second entry's cpu := 0
-        assert_eq!(CpuMap::parse(&e[..n]).unwrap_err(), CpuMapError::DuplicateCpu { cpu: 0, offset: 48 });
+        assert_eq!(
+            CpuMap::parse(&e[..n]).unwrap_err(),
+            CpuMapError::DuplicateCpu { cpu: 0, offset: 48 }
+        );
     }
 }

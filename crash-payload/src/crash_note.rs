@@ -109,7 +109,10 @@ pub fn parse(buf: &[u8]) -> Result<CrashNote, CrashNoteError> {
             got: first.desc.len(),
         });
     }
-    if buf[CORE_NOTE_SIZE..CRASH_NOTE_BUF_SIZE].iter().any(|&b| b != 0) {
+    if buf[CORE_NOTE_SIZE..CRASH_NOTE_BUF_SIZE]
+        .iter()
+        .any(|&b| b != 0)
+    {
         return Err(CrashNoteError::NoTerminator);
     }
     let pr = ElfPrstatus::parse(first.desc).map_err(|e| CrashNoteError::DescSize { got: e.got })?;

@@ -162,9 +162,8 @@ pub fn write_headers(
     e_machine: u16,
     phdrs: &[ProgramHeader],
 ) -> Result<usize, ElfCoreHdrError> {
-    let needed = headers_size(phdrs.len()).ok_or(ElfCoreHdrError::TooManyHeaders {
-        count: phdrs.len(),
-    })?;
+    let needed =
+        headers_size(phdrs.len()).ok_or(ElfCoreHdrError::TooManyHeaders { count: phdrs.len() })?;
     let available = out.len();
     let out = out
         .get_mut(..needed)
@@ -274,7 +273,10 @@ mod tests {
         let mut buf = [0u8; 100];
         assert_eq!(
             write_headers(&mut buf, EM_AARCH64, &phdrs()),
-            Err(ElfCoreHdrError::NoRoom { needed: 232, available: 100 })
+            Err(ElfCoreHdrError::NoRoom {
+                needed: 232,
+                available: 100
+            })
         );
     }
 

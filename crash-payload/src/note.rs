@@ -70,10 +70,9 @@ impl fmt::Display for NoteError {
                 f,
                 "note at offset {offset:#x}: name is not NUL-terminated as n_namesz says"
             ),
-            NoteError::NoRoom { needed, available } => write!(
-                f,
-                "note needs {needed} bytes, destination has {available}"
-            ),
+            NoteError::NoRoom { needed, available } => {
+                write!(f, "note needs {needed} bytes, destination has {available}")
+            }
         }
     }
 }
@@ -194,7 +193,12 @@ pub const fn note_size(name_len: usize, desc_len: usize) -> usize {
 
 /// Writes one note at the start of `out`: header, `name` plus NUL padded to
 /// 4, `desc` padded to 4. Padding bytes are zeroed. Returns the bytes written.
-pub fn write_note(out: &mut [u8], name: &[u8], n_type: u32, desc: &[u8]) -> Result<usize, NoteError> {
+pub fn write_note(
+    out: &mut [u8],
+    name: &[u8],
+    n_type: u32,
+    desc: &[u8],
+) -> Result<usize, NoteError> {
     let total = note_size(name.len(), desc.len());
     if out.len() < total {
         return Err(NoteError::NoRoom {
@@ -278,7 +282,11 @@ mod tests {
         write_note(&mut buf, b"CORE", 1, &[0; 4]).unwrap();
         buf[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
         match NoteIter::new(&buf).next() {
-            Some(Err(NoteError::TruncatedBody { offset: 0, available: 32, .. })) => {}
+            Some(Err(NoteError::TruncatedBody {
+                offset: 0,
+                available: 32,
+                ..
+            })) => {}
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -299,7 +307,10 @@ mod tests {
         let mut buf = [0u8; 10];
         assert_eq!(
             write_note(&mut buf, b"CORE", 1, &[]),
-            Err(NoteError::NoRoom { needed: 20, available: 10 })
+            Err(NoteError::NoRoom {
+                needed: 20,
+                available: 10
+            })
         );
     }
 }

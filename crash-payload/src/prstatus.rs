@@ -260,7 +260,11 @@ impl Pstate {
     pub fn decode(v: u64) -> Pstate {
         let aarch32 = v & 0x10 != 0;
         Pstate {
-            el: if aarch32 { None } else { Some(((v >> 2) & 3) as u8) },
+            el: if aarch32 {
+                None
+            } else {
+                Some(((v >> 2) & 3) as u8)
+            },
             sp_elx: v & 1 != 0,
             d: v & (1 << 9) != 0,
             a: v & (1 << 8) != 0,

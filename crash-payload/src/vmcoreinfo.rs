@@ -37,7 +37,10 @@ impl core::fmt::Display for VmcoreInfoError {
                 write!(f, "VMCOREINFO line at offset {offset}: expected KEY=VALUE")
             }
             VmcoreInfoError::BadValue { offset } => {
-                write!(f, "VMCOREINFO value at offset {offset}: not a number in the key's encoding")
+                write!(
+                    f,
+                    "VMCOREINFO value at offset {offset}: not a number in the key's encoding"
+                )
             }
             VmcoreInfoError::NotText { offset } => {
                 write!(f, "VMCOREINFO byte at offset {offset}: not UTF-8 text")
@@ -78,15 +81,16 @@ impl<'a> VmcoreInfo<'a> {
     /// `(key, value, value_offset)` for every line.
     pub fn entries(&self) -> impl Iterator<Item = (&'a str, &'a str, usize)> + 'a {
         let text = self.text;
-        text.split('\n').scan(0usize, move |off, line| {
-            let start = *off;
-            *off += line.len() + 1;
-            Some((start, line))
-        })
-        .filter_map(|(start, line)| {
-            let eq = line.find('=')?;
-            Some((&line[..eq], &line[eq + 1..], start + eq + 1))
-        })
+        text.split('\n')
+            .scan(0usize, move |off, line| {
+                let start = *off;
+                *off += line.len() + 1;
+                Some((start, line))
+            })
+            .filter_map(|(start, line)| {
+                let eq = line.find('=')?;
+                Some((&line[..eq], &line[eq + 1..], start + eq + 1))
+            })
     }
 
     /// The raw value of `key` (the last one if repeated) and its offset.
@@ -236,6 +240,9 @@ CRASHTIME=1763900000\n\0\0\0";
             VmcoreInfoError::NoEquals { offset: 4 }
         );
         let v = VmcoreInfo::parse(b"A=1\nPAGESIZE=4k\n").unwrap();
-        assert_eq!(v.page_size(), Some(Err(VmcoreInfoError::BadValue { offset: 13 })));
+        assert_eq!(
+            v.page_size(),
+            Some(Err(VmcoreInfoError::BadValue { offset: 13 }))
+        );
     }
 }

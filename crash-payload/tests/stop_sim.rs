@@ -45,25 +45,47 @@ impl Rng {
 
 const POLICIES: [StopPolicy; 4] = [
     StopPolicy::LINUX,
-    StopPolicy { sdei_exit: SdeiExit::CompleteAndResume(ParkRoutine::Wfi), after_ipi: ParkRoutine::Wfi },
-    StopPolicy { sdei_exit: SdeiExit::CompleteAndResume(ParkRoutine::CpuOff), after_ipi: ParkRoutine::CpuOff },
-    StopPolicy { sdei_exit: SdeiExit::ParkInHandler, after_ipi: ParkRoutine::Wfi },
+    StopPolicy {
+        sdei_exit: SdeiExit::CompleteAndResume(ParkRoutine::Wfi),
+        after_ipi: ParkRoutine::Wfi,
+    },
+    StopPolicy {
+        sdei_exit: SdeiExit::CompleteAndResume(ParkRoutine::CpuOff),
+        after_ipi: ParkRoutine::CpuOff,
+    },
+    StopPolicy {
+        sdei_exit: SdeiExit::ParkInHandler,
+        after_ipi: ParkRoutine::Wfi,
+    },
 ];
 const SDEI_MODES: [SdeiMode; 3] = [SdeiMode::Absent, SdeiMode::Broken, SdeiMode::Usable];
 
-fn config(states: Vec<CpuState>, pseudo_nmi: bool, sdei: SdeiMode, rng: &mut Rng, real_time: bool) -> Config {
+fn config(
+    states: Vec<CpuState>,
+    pseudo_nmi: bool,
+    sdei: SdeiMode,
+    rng: &mut Rng,
+    real_time: bool,
+) -> Config {
     Config {
         states,
         pseudo_nmi,
         sdei,
         policy: POLICIES[rng.below(POLICIES.len())],
-        masked: if rng.below(2) == 0 { MaskedSignal::Drop } else { MaskedSignal::Pend },
+        masked: if rng.below(2) == 0 {
+            MaskedSignal::Drop
+        } else {
+            MaskedSignal::Pend
+        },
         real_time,
     }
 }
 
 fn caps(cfg: &Config) -> Capabilities {
-    Capabilities { pseudo_nmi: cfg.pseudo_nmi, sdei: cfg.sdei != SdeiMode::Absent }
+    Capabilities {
+        pseudo_nmi: cfg.pseudo_nmi,
+        sdei: cfg.sdei != SdeiMode::Absent,
+    }
 }
 
 /// The oracle, independent of the implementation: can this CPU be reached
@@ -72,14 +94,28 @@ fn reachable(s: CpuState, cfg: &Config, ladder: &LadderConfig) -> Option<bool> {
     let sdei = cfg.sdei == SdeiMode::Usable;
     Some(match s {
         CpuState::Offline => return None,
-        CpuState::Spinning { mask: Mask::None, .. } => true,
-        CpuState::Spinning { mask: Mask::Irqs, pe_masked } => cfg.pseudo_nmi || (sdei && !pe_masked),
-        CpuState::Spinning { mask: Mask::Daif, pe_masked } => sdei && !pe_masked,
+        CpuState::Spinning {
+            mask: Mask::None, ..
+        } => true,
+        CpuState::Spinning {
+            mask: Mask::Irqs,
+            pe_masked,
+        } => cfg.pseudo_nmi || (sdei && !pe_masked),
+        CpuState::Spinning {
+            mask: Mask::Daif,
+            pe_masked,
+        } => sdei && !pe_masked,
         CpuState::InHandlerWedged => false,
         CpuState::InHandlerUntil { ms } => {
             // The event stays pending until the handler completes; it must
             // complete before the SDEI wait ends.
-            let sdei_end = ladder.ipi_wait + if cfg.pseudo_nmi { ladder.nmi_wait } else { Default::default() } + ladder.sdei_wait;
+            let sdei_end = ladder.ipi_wait
+                + if cfg.pseudo_nmi {
+                    ladder.nmi_wait
+                } else {
+                    Default::default()
+                }
+                + ladder.sdei_wait;
             sdei && u128::from(ms) * 1_000_000 < sdei_end.as_nanos()
         }
     })
@@ -95,13 +131,24 @@ fn interrupted(cpu: usize, s: CpuState, pseudo_nmi: bool) -> Regs {
 }
 
 fn targets(cfg: &Config) -> CpuSet {
-    cfg.states.iter().enumerate().filter(|(c, s)| *c != 0 && s.online()).map(|(c, _)| c).collect()
+    cfg.states
+        .iter()
+        .enumerate()
+        .filter(|(c, s)| *c != 0 && s.online())
+        .map(|(c, _)| c)
+        .collect()
 }
 
 /// Runs one ladder of `kind` on `m`.
 fn run_ladder(m: &Machine, kind: RequestKind, lc: LadderConfig) -> (Report, Vec<String>) {
     let cfg = m.world_cfg();
-    let mut ladder = Ladder::new(lc, caps(&cfg), kind, 0, &targets(&cfg).union(&CpuSet::first(1)));
+    let mut ladder = Ladder::new(
+        lc,
+        caps(&cfg),
+        kind,
+        0,
+        &targets(&cfg).union(&CpuSet::first(1)),
+    );
     let mut req = m.requester(kind);
     let report = drive(&mut ladder, &m.world.board, &mut req);
     m.quiesce();
@@ -109,20 +156,39 @@ fn run_ladder(m: &Machine, kind: RequestKind, lc: LadderConfig) -> (Report, Vec<
 }
 
 fn ops_of(events: &[Ev], cpu: usize) -> Vec<Op> {
-    events.iter().filter_map(|e| match e { Ev::Op(c, op) if *c == cpu => Some(*op), _ => None }).collect()
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Ev::Op(c, op) if *c == cpu => Some(*op),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Checks one crash-stop run. `events_from` skips events of earlier ladders.
-fn check_crash_stop(cfg: &Config, lc: &LadderConfig, report: &Report, rec: &Record, events_from: usize, ctx: &str) {
+fn check_crash_stop(
+    cfg: &Config,
+    lc: &LadderConfig,
+    report: &Report,
+    rec: &Record,
+    events_from: usize,
+    ctx: &str,
+) {
     let n = cfg.states.len();
     let t = targets(cfg);
-    let expect_unanswered: CpuSet =
-        t.iter().filter(|&c| reachable(cfg.states[c], cfg, lc) == Some(false)).collect();
+    let expect_unanswered: CpuSet = t
+        .iter()
+        .filter(|&c| reachable(cfg.states[c], cfg, lc) == Some(false))
+        .collect();
     assert_eq!(report.targets, t, "{ctx}");
     assert_eq!(report.unanswered, expect_unanswered, "{ctx}: named CPUs");
     assert_eq!(report.answered, t.difference(&expect_unanswered), "{ctx}");
     let events = &rec.events[events_from..];
-    let violations: Vec<&Ev> = rec.events.iter().filter(|e| matches!(e, Ev::Violation(_))).collect();
+    let violations: Vec<&Ev> = rec
+        .events
+        .iter()
+        .filter(|e| matches!(e, Ev::Violation(_)))
+        .collect();
     assert!(violations.is_empty(), "{ctx}: {violations:?}");
 
     // Announce before every signal.
@@ -132,7 +198,10 @@ fn check_crash_stop(cfg: &Config, lc: &LadderConfig, report: &Report, rec: &Reco
             Ev::Announce(l) => last_announce = Some(l),
             Ev::Signal(rung, cpu) => {
                 let l = last_announce.unwrap_or("");
-                assert!(l.starts_with(&format!("sending {rung} crash stop to CPUs ")), "{ctx}: signal {rung} to {cpu} after {l:?}");
+                assert!(
+                    l.starts_with(&format!("sending {rung} crash stop to CPUs ")),
+                    "{ctx}: signal {rung} to {cpu} after {l:?}"
+                );
             }
             _ => {}
         }
@@ -140,12 +209,17 @@ fn check_crash_stop(cfg: &Config, lc: &LadderConfig, report: &Report, rec: &Reco
 
     for cpu in 0..n {
         let s = cfg.states[cpu];
-        let note = crash_note::parse(&rec.notes[cpu]).unwrap_or_else(|e| panic!("{ctx}: CPU {cpu} note: {e}"));
+        let note = crash_note::parse(&rec.notes[cpu])
+            .unwrap_or_else(|e| panic!("{ctx}: CPU {cpu} note: {e}"));
         let captured = cpu == 0 || report.answered.contains(cpu);
         match note {
             CrashNote::Saved(pr) if captured => {
                 assert_eq!(pr.pr_pid, pid(cpu), "{ctx}");
-                assert_eq!(pr.regs(), interrupted(cpu, s, cfg.pseudo_nmi), "{ctx}: CPU {cpu} registers");
+                assert_eq!(
+                    pr.regs(),
+                    interrupted(cpu, s, cfg.pseudo_nmi),
+                    "{ctx}: CPU {cpu} registers"
+                );
             }
             CrashNote::Empty if !captured => {}
             other => panic!("{ctx}: CPU {cpu} captured={captured} but note {other:?}"),
@@ -156,35 +230,91 @@ fn check_crash_stop(cfg: &Config, lc: &LadderConfig, report: &Report, rec: &Reco
         assert_eq!(rec.online[cpu], !captured, "{ctx}: CPU {cpu} online bit");
         let ops = ops_of(events, cpu);
         if !captured {
-            assert!(!ops.contains(&Op::ClearOnline) && !ops.iter().any(|o| matches!(o, Op::Note(_))), "{ctx}: {ops:?}");
+            assert!(
+                !ops.contains(&Op::ClearOnline) && !ops.iter().any(|o| matches!(o, Op::Note(_))),
+                "{ctx}: {ops:?}"
+            );
             continue;
         }
         // The stop routine's order, then never back to the wedged code.
-        let i_ack = ops.iter().position(|o| *o == Op::ClearOnline).unwrap_or_else(|| panic!("{ctx}: CPU {cpu} {ops:?}"));
+        let i_ack = ops
+            .iter()
+            .position(|o| *o == Op::ClearOnline)
+            .unwrap_or_else(|| panic!("{ctx}: CPU {cpu} {ops:?}"));
         let seq: Vec<Op> = ops[i_ack..].to_vec();
         assert_eq!(seq[1], Op::PeMask, "{ctx}: CPU {cpu} {ops:?}");
-        let enter = ops[..i_ack].iter().rev().find(|o| matches!(o, Op::EnterIpi | Op::EnterSdei)).copied();
-        let before_ack: Vec<Op> = ops[..i_ack].iter().rev().take_while(|o| !matches!(o, Op::EnterIpi | Op::EnterSdei)).copied().collect();
-        assert!(before_ack.contains(&Op::Note(loop_pc(cpu))), "{ctx}: CPU {cpu} {ops:?}");
-        assert_eq!(before_ack.last(), Some(&Op::MaskDaif), "{ctx}: DAIF masked first: {ops:?}");
+        let enter = ops[..i_ack]
+            .iter()
+            .rev()
+            .find(|o| matches!(o, Op::EnterIpi | Op::EnterSdei))
+            .copied();
+        let before_ack: Vec<Op> = ops[..i_ack]
+            .iter()
+            .rev()
+            .take_while(|o| !matches!(o, Op::EnterIpi | Op::EnterSdei))
+            .copied()
+            .collect();
+        assert!(
+            before_ack.contains(&Op::Note(loop_pc(cpu))),
+            "{ctx}: CPU {cpu} {ops:?}"
+        );
+        assert_eq!(
+            before_ack.last(),
+            Some(&Op::MaskDaif),
+            "{ctx}: DAIF masked first: {ops:?}"
+        );
         let resumed_after_ack = events
             .iter()
             .skip_while(|e| **e != Ev::Op(cpu, Op::ClearOnline))
             .any(|e| *e == Ev::Resumed(cpu));
-        assert!(!resumed_after_ack, "{ctx}: CPU {cpu} resumed its wedged context after stopping");
+        assert!(
+            !resumed_after_ack,
+            "{ctx}: CPU {cpu} resumed its wedged context after stopping"
+        );
         let end = seq.last().copied();
         match (enter, cfg.policy) {
-            (Some(Op::EnterSdei), StopPolicy { sdei_exit: SdeiExit::ParkInHandler, .. }) => {
+            (
+                Some(Op::EnterSdei),
+                StopPolicy {
+                    sdei_exit: SdeiExit::ParkInHandler,
+                    ..
+                },
+            ) => {
                 assert_eq!(end, Some(Op::ParkInDispatch), "{ctx}: {ops:?}");
-                assert!(rec.pe_running[cpu], "{ctx}: the event must never be completed");
+                assert!(
+                    rec.pe_running[cpu],
+                    "{ctx}: the event must never be completed"
+                );
             }
-            (Some(Op::EnterSdei), StopPolicy { sdei_exit: SdeiExit::CompleteAndResume(r), .. }) => {
+            (
+                Some(Op::EnterSdei),
+                StopPolicy {
+                    sdei_exit: SdeiExit::CompleteAndResume(r),
+                    ..
+                },
+            ) => {
                 assert!(seq.contains(&Op::CompleteAndResume(r)), "{ctx}: {ops:?}");
-                assert_eq!(end, Some(if r == ParkRoutine::Wfi { Op::Park } else { Op::CpuOff }), "{ctx}: {ops:?}");
+                assert_eq!(
+                    end,
+                    Some(if r == ParkRoutine::Wfi {
+                        Op::Park
+                    } else {
+                        Op::CpuOff
+                    }),
+                    "{ctx}: {ops:?}"
+                );
                 assert!(!rec.pe_running[cpu]);
             }
             (Some(Op::EnterIpi), p) => {
-                assert_eq!(end, Some(if p.after_ipi == ParkRoutine::Wfi { Op::Park } else { Op::CpuOff }), "{ctx}: {ops:?}");
+                assert_eq!(
+                    end,
+                    Some(if p.after_ipi == ParkRoutine::Wfi {
+                        Op::Park
+                    } else {
+                        Op::CpuOff
+                    }),
+                    "{ctx}: {ops:?}"
+                );
             }
             other => panic!("{ctx}: CPU {cpu} entered by {other:?}"),
         }
@@ -203,13 +333,29 @@ fn check_crash_stop(cfg: &Config, lc: &LadderConfig, report: &Report, rec: &Reco
         if r.status == RungStatus::Sent {
             let w = lc.wait(r.rung);
             budget += w;
-            let took = r.ended.unwrap_or(report.finished).since(r.started.unwrap_or(report.started));
+            let took = r
+                .ended
+                .unwrap_or(report.finished)
+                .since(r.started.unwrap_or(report.started));
             assert!(took <= w, "{ctx}: {:?} took {took:?}", r.rung);
         }
     }
     assert!(report.finished.since(report.started) <= budget, "{ctx}");
-    if !cfg.real_time && t.iter().all(|c| matches!(cfg.states[c], CpuState::Spinning { mask: Mask::None, .. })) {
-        assert_eq!(report.finished, report.started, "{ctx}: the IPI wait must end as soon as all answered");
+    if !cfg.real_time
+        && t.iter().all(|c| {
+            matches!(
+                cfg.states[c],
+                CpuState::Spinning {
+                    mask: Mask::None,
+                    ..
+                }
+            )
+        })
+    {
+        assert_eq!(
+            report.finished, report.started,
+            "{ctx}: the IPI wait must end as soon as all answered"
+        );
     }
     readback(cfg, report, rec, ctx);
 }
@@ -244,47 +390,101 @@ fn readback(cfg: &Config, report: &Report, rec: &Record, ctx: &str) {
     // An ELF core with one PT_NOTE, parsed by `object`.
     let hdr = headers_size(1).unwrap_or(0);
     let mut elf = vec![0u8; hdr];
-    write_headers(&mut elf, EM_AARCH64, &[ProgramHeader::note(PhysAddr(hdr as u64), merged.len() as u64)])
-        .unwrap_or_else(|e| panic!("{ctx}: {e:?}"));
+    write_headers(
+        &mut elf,
+        EM_AARCH64,
+        &[ProgramHeader::note(
+            PhysAddr(hdr as u64),
+            merged.len() as u64,
+        )],
+    )
+    .unwrap_or_else(|e| panic!("{ctx}: {e:?}"));
     elf.extend_from_slice(&merged);
-    let file = ElfFile64::<Endianness>::parse(&*elf).unwrap_or_else(|e| panic!("{ctx}: object: {e}"));
+    let file =
+        ElfFile64::<Endianness>::parse(&*elf).unwrap_or_else(|e| panic!("{ctx}: object: {e}"));
     let endian = file.endian();
     let mut found = Vec::new();
     for ph in file.elf_program_headers() {
-        let Some(mut notes) = ph.notes(endian, &*elf).unwrap_or_else(|e| panic!("{ctx}: {e}")) else { continue };
+        let Some(mut notes) = ph
+            .notes(endian, &*elf)
+            .unwrap_or_else(|e| panic!("{ctx}: {e}"))
+        else {
+            continue;
+        };
         let mut off = hdr as u64;
         while let Some(note) = notes.next().unwrap_or_else(|e| panic!("{ctx}: {e}")) {
             assert_eq!(note.name(), b"CORE", "{ctx}");
             assert_eq!(note.n_type(endian), NT_PRSTATUS, "{ctx}");
             let pr = ElfPrstatus::parse(note.desc()).unwrap_or_else(|e| panic!("{ctx}: {e}"));
-            found.push(FoundNote { index: found.len(), file_offset: off, prstatus: Ok(pr) });
+            found.push(FoundNote {
+                index: found.len(),
+                file_offset: off,
+                prstatus: Ok(pr),
+            });
             off += CORE_NOTE_SIZE as u64;
         }
     }
-    assert_eq!(found.len(), saved_cpus.len(), "{ctx}: object sees every saved note");
+    assert_eq!(
+        found.len(),
+        saved_cpus.len(),
+        "{ctx}: object sees every saved note"
+    );
     for (f, &cpu) in found.iter().zip(&saved_cpus) {
         let pr = f.prstatus.as_ref().unwrap_or_else(|e| panic!("{e}"));
         let want = interrupted(cpu, cfg.states[cpu], cfg.pseudo_nmi);
         let got = pr.regs();
-        assert_eq!((pr.pr_pid, got.pc, got.sp, got.pstate), (pid(cpu), want.pc, want.sp, want.pstate), "{ctx}: object note");
+        assert_eq!(
+            (pr.pr_pid, got.pc, got.sp, got.pstate),
+            (pid(cpu), want.pc, want.sp, want.pstate),
+            "{ctx}: object note"
+        );
     }
 
     // vmcore-tools' verdict from the CPU-map evidence.
-    let ev = Evidence { notes: found, cpumap: Some(map), layout: Some(KernelLayout::for_va_bits(48)), ..Default::default() };
+    let ev = Evidence {
+        notes: found,
+        cpumap: Some(map),
+        layout: Some(KernelLayout::for_va_bits(48)),
+        ..Default::default()
+    };
     let v = decide(&ev);
     assert_eq!(v.method, "cpu-map-note", "{ctx}");
     assert!(v.remarks.is_empty(), "{ctx}: {:?}", v.remarks);
-    let missing: CpuSet = v.rows.iter().filter(|r| r.status == Status::Missing).map(|r| r.cpu as usize).collect();
-    assert_eq!(missing, report.unanswered, "{ctx}: vmcore names exactly the CPUs the ladder named: {:?}", v.rows);
-    let offline: Vec<u32> = (0..n).filter(|&c| !cfg.states[c].online()).map(|c| c as u32).collect();
+    let missing: CpuSet = v
+        .rows
+        .iter()
+        .filter(|r| r.status == Status::Missing)
+        .map(|r| r.cpu as usize)
+        .collect();
+    assert_eq!(
+        missing, report.unanswered,
+        "{ctx}: vmcore names exactly the CPUs the ladder named: {:?}",
+        v.rows
+    );
+    let offline: Vec<u32> = (0..n)
+        .filter(|&c| !cfg.states[c].online())
+        .map(|c| c as u32)
+        .collect();
     assert_eq!(v.not_expected, offline, "{ctx}");
     for r in &v.rows {
         if r.status == Status::Captured {
             let regs = r.prstatus.map(|p| p.regs()).unwrap_or_default();
             let want = interrupted(r.cpu as usize, cfg.states[r.cpu as usize], cfg.pseudo_nmi);
-            assert_eq!((regs.pc, regs.sp, regs.pstate), (want.pc, want.sp, want.pstate), "{ctx}: vmcore row {}", r.cpu);
+            assert_eq!(
+                (regs.pc, regs.sp, regs.pstate),
+                (want.pc, want.sp, want.pstate),
+                "{ctx}: vmcore row {}",
+                r.cpu
+            );
         } else {
-            assert!(r.reason.as_deref().unwrap_or("").starts_with("failed to stop"), "{ctx}: {:?}", r.reason);
+            assert!(
+                r.reason
+                    .as_deref()
+                    .unwrap_or("")
+                    .starts_with("failed to stop"),
+                "{ctx}: {:?}",
+                r.reason
+            );
         }
     }
     assert_eq!(v.all_captured(), report.unanswered.is_empty(), "{ctx}");
@@ -304,7 +504,10 @@ fn all_combinations(n: usize) -> Vec<Vec<CpuState>> {
     let total = k.pow((n - 1) as u32);
     (0..total)
         .map(|mut i| {
-            let mut v = vec![CpuState::Spinning { mask: Mask::None, pe_masked: false }];
+            let mut v = vec![CpuState::Spinning {
+                mask: Mask::None,
+                pe_masked: false,
+            }];
             for _ in 1..n {
                 v.push(CpuState::ALL[i % k]);
                 i /= k;
@@ -325,7 +528,10 @@ fn every_state_combination_on_2_to_4_cpus() {
         for states in all_combinations(n) {
             for pseudo_nmi in [false, true] {
                 for sdei in SDEI_MODES {
-                    one_crash_stop(config(states.clone(), pseudo_nmi, sdei, &mut rng, false), LadderConfig::LINUX);
+                    one_crash_stop(
+                        config(states.clone(), pseudo_nmi, sdei, &mut rng, false),
+                        LadderConfig::LINUX,
+                    );
                     runs += 1;
                 }
             }
@@ -340,11 +546,17 @@ fn sampled_state_combinations_on_5_to_8_cpus() {
     let mut rng = Rng(0x5eed_0002);
     for n in 5..=8 {
         for _ in 0..150 {
-            let mut states = vec![CpuState::Spinning { mask: Mask::None, pe_masked: false }];
+            let mut states = vec![CpuState::Spinning {
+                mask: Mask::None,
+                pe_masked: false,
+            }];
             states.extend((1..n).map(|_| CpuState::ALL[rng.below(CpuState::ALL.len())]));
             let pseudo_nmi = rng.below(2) == 1;
             let sdei = SDEI_MODES[rng.below(3)];
-            one_crash_stop(config(states, pseudo_nmi, sdei, &mut rng, false), LadderConfig::LINUX);
+            one_crash_stop(
+                config(states, pseudo_nmi, sdei, &mut rng, false),
+                LadderConfig::LINUX,
+            );
         }
     }
 }
@@ -356,9 +568,18 @@ fn sampled_state_combinations_on_5_to_8_cpus() {
 fn daif_masked_cpu_is_captured_only_by_sdei() {
     let mut rng = Rng(3);
     let states = vec![
-        CpuState::Spinning { mask: Mask::None, pe_masked: false },
-        CpuState::Spinning { mask: Mask::Daif, pe_masked: false },
-        CpuState::Spinning { mask: Mask::None, pe_masked: false },
+        CpuState::Spinning {
+            mask: Mask::None,
+            pe_masked: false,
+        },
+        CpuState::Spinning {
+            mask: Mask::Daif,
+            pe_masked: false,
+        },
+        CpuState::Spinning {
+            mask: Mask::None,
+            pe_masked: false,
+        },
     ];
     for sdei in SDEI_MODES {
         let cfg = config(states.clone(), false, sdei, &mut rng, false);
@@ -369,15 +590,22 @@ fn daif_masked_cpu_is_captured_only_by_sdei() {
         check_crash_stop(&cfg, &LadderConfig::LINUX, &report, &rec, 0, "debian");
         if sdei == SdeiMode::Usable {
             assert!(report.all_answered());
-            assert_eq!(lines, [
-                "sending IPI crash stop to CPUs 1-2",
-                "not sending pseudo-NMI crash stop to CPUs 1: pseudo-NMIs are not enabled",
-                "sending SDEI crash stop to CPUs 1",
-            ]);
+            assert_eq!(
+                lines,
+                [
+                    "sending IPI crash stop to CPUs 1-2",
+                    "not sending pseudo-NMI crash stop to CPUs 1: pseudo-NMIs are not enabled",
+                    "sending SDEI crash stop to CPUs 1",
+                ]
+            );
             assert_eq!(report.rungs[2].answered, [1].into_iter().collect());
         } else {
             assert_eq!(report.to_string(), "SMP: failed to stop secondary CPUs 1");
-            assert!(matches!(report.rungs[2].status, RungStatus::Skipped(_)), "{:?}", report.rungs[2]);
+            assert!(
+                matches!(report.rungs[2].status, RungStatus::Skipped(_)),
+                "{:?}",
+                report.rungs[2]
+            );
         }
     }
 }
@@ -391,7 +619,10 @@ fn backtrace_then_crash_stop_share_event_0() {
     let lc = LadderConfig::LINUX;
     for i in 0..300 {
         let n = 2 + i % 5;
-        let mut states = vec![CpuState::Spinning { mask: Mask::None, pe_masked: false }];
+        let mut states = vec![CpuState::Spinning {
+            mask: Mask::None,
+            pe_masked: false,
+        }];
         states.extend((1..n).map(|_| CpuState::ALL[rng.below(CpuState::ALL.len())]));
         let pseudo_nmi = rng.below(2) == 1;
         let sdei = SDEI_MODES[rng.below(3)];
@@ -400,10 +631,16 @@ fn backtrace_then_crash_stop_share_event_0() {
         let m = Machine::start(cfg.clone());
         let (bt, lines) = run_ladder(&m, RequestKind::Backtrace, lc);
         let t = targets(&cfg);
-        let expect: CpuSet = t.iter().filter(|&c| reachable(cfg.states[c], &cfg, &lc) == Some(true)).collect();
+        let expect: CpuSet = t
+            .iter()
+            .filter(|&c| reachable(cfg.states[c], &cfg, &lc) == Some(true))
+            .collect();
         assert_eq!(bt.answered, expect, "{ctx} {lines:?}");
         for cpu in &t {
-            assert!(m.world.board.read(cpu).is_empty(), "{ctx}: CPU {cpu} keeps a backtrace request");
+            assert!(
+                m.world.board.read(cpu).is_empty(),
+                "{ctx}: CPU {cpu} keeps a backtrace request"
+            );
         }
         let mid = m.events_len();
         let (report, lines) = run_ladder(&m, RequestKind::CrashStop, lc);
@@ -412,7 +649,10 @@ fn backtrace_then_crash_stop_share_event_0() {
         for cpu in &expect {
             let ops = ops_of(&rec.events[..mid], cpu);
             assert!(ops.contains(&Op::Backtrace(loop_pc(cpu))), "{ctx}: {ops:?}");
-            assert!(!ops.contains(&Op::ClearOnline), "{ctx}: a backtrace never stops a CPU");
+            assert!(
+                !ops.contains(&Op::ClearOnline),
+                "{ctx}: a backtrace never stops a CPU"
+            );
             assert!(rec.events[..mid].contains(&Ev::Resumed(cpu)), "{ctx}");
         }
         // After the backtrace the in-handler CPUs have completed; the crash
@@ -433,18 +673,33 @@ fn real_time_races_keep_the_invariants() {
     };
     for i in 0..24 {
         let n = 2 + i % 7;
-        let mut states = vec![CpuState::Spinning { mask: Mask::None, pe_masked: false }];
-        states.extend((1..n).map(|_| match CpuState::ALL[rng.below(CpuState::ALL.len())] {
-            CpuState::InHandlerUntil { .. } => CpuState::InHandlerUntil { ms: 3 },
-            s => s,
-        }));
-        let cfg = config(states, rng.below(2) == 1, SDEI_MODES[rng.below(3)], &mut rng, true);
+        let mut states = vec![CpuState::Spinning {
+            mask: Mask::None,
+            pe_masked: false,
+        }];
+        states.extend(
+            (1..n).map(|_| match CpuState::ALL[rng.below(CpuState::ALL.len())] {
+                CpuState::InHandlerUntil { .. } => CpuState::InHandlerUntil { ms: 3 },
+                s => s,
+            }),
+        );
+        let cfg = config(
+            states,
+            rng.below(2) == 1,
+            SDEI_MODES[rng.below(3)],
+            &mut rng,
+            true,
+        );
         let ctx = format!("{cfg:?}");
         let m = Machine::start(cfg.clone());
         let (report, _) = run_ladder(&m, RequestKind::CrashStop, lc);
         m.save_requester_note();
         let rec = m.shutdown();
-        assert!(!rec.events.iter().any(|e| matches!(e, Ev::Violation(_))), "{ctx}: {:?}", rec.events);
+        assert!(
+            !rec.events.iter().any(|e| matches!(e, Ev::Violation(_))),
+            "{ctx}: {:?}",
+            rec.events
+        );
         for cpu in &targets(&cfg) {
             let possible = reachable(cfg.states[cpu], &cfg, &lc) == Some(true);
             let note = crash_note::parse(&rec.notes[cpu]).unwrap_or_else(|e| panic!("{ctx}: {e}"));
@@ -453,17 +708,23 @@ fn real_time_races_keep_the_invariants() {
                 assert!(!rec.online[cpu]);
             }
             if !possible {
-                assert!(report.unanswered.contains(cpu) && rec.online[cpu] && note == CrashNote::Empty, "{ctx}: CPU {cpu}");
+                assert!(
+                    report.unanswered.contains(cpu) && rec.online[cpu] && note == CrashNote::Empty,
+                    "{ctx}: CPU {cpu}"
+                );
             }
             // Whoever went offline (even after the ladder gave up) left a
             // complete, correct note: the ack is ordered after it.
             if !rec.online[cpu] {
                 match note {
-                    CrashNote::Saved(pr) => assert_eq!(pr.regs(), interrupted(cpu, cfg.states[cpu], cfg.pseudo_nmi), "{ctx}"),
+                    CrashNote::Saved(pr) => assert_eq!(
+                        pr.regs(),
+                        interrupted(cpu, cfg.states[cpu], cfg.pseudo_nmi),
+                        "{ctx}"
+                    ),
                     CrashNote::Empty => panic!("{ctx}: CPU {cpu} acked without a note"),
                 }
             }
         }
     }
 }
-

@@ -20,10 +20,16 @@ pub fn fw_fdt(data: &[u8]) {
     let dtb = inp.rest();
     let _ = ram_from_dtb(dtb);
     let mut vals = DtbValues::default();
-    let mut props = [Prop { node: "", name: "", value: b"" }; 9];
+    let mut props = [Prop {
+        node: "",
+        name: "",
+        value: b"",
+    }; 9];
     let n = linux_dtb_props(&mut vals, Some(&bootargs), Some(initrd), &mut props);
     let mut out = vec![0u8; dtb.len() * 2 + 4096];
-    let Ok(len) = edit(dtb, &LINUX_DTB_NODES, &props[..n], &mut out) else { return };
+    let Ok(len) = edit(dtb, &LINUX_DTB_NODES, &props[..n], &mut out) else {
+        return;
+    };
     let out = &out[..len];
     let mut found = [false; 9];
     for_each_prop(out, |path, name, value| {
@@ -54,7 +60,10 @@ pub fn fw_fdt(data: &[u8]) {
 pub fn seeds_fw_fdt() -> Vec<Vec<u8>> {
     let dtb = crate::kexec::sample_dtb();
     let mut w = Writer::default();
-    w.chunk(b"console=ttyAMA0 earlycon").u64(0x4800_0000).u64(0x4810_0000).bytes(&dtb);
+    w.chunk(b"console=ttyAMA0 earlycon")
+        .u64(0x4800_0000)
+        .u64(0x4810_0000)
+        .bytes(&dtb);
     let a = w.finish();
     w.chunk(b"").u64(0).u64(0).bytes(&dtb);
     vec![a, w.finish()]
@@ -65,8 +74,11 @@ pub fn seeds_fw_fdt() -> Vec<Vec<u8>> {
 /// must fit in RAM, in order.
 pub fn fw_image(data: &[u8]) {
     let mut inp = Input::new(data);
-    let (ram_base, ram_size, kernel_size, initrd_size) = (inp.u64(), inp.u64(), inp.u64(), inp.u64());
-    let Ok(h) = ImageHeader::parse(inp.rest()) else { return };
+    let (ram_base, ram_size, kernel_size, initrd_size) =
+        (inp.u64(), inp.u64(), inp.u64(), inp.u64());
+    let Ok(h) = ImageHeader::parse(inp.rest()) else {
+        return;
+    };
     if let Ok(p) = plan(ram_base, ram_size, &h, kernel_size, initrd_size) {
         assert!(p.kernel <= p.kernel_end, "{p:?}");
         if let Some((s, e)) = p.initrd {
@@ -79,6 +91,10 @@ pub fn fw_image(data: &[u8]) {
 pub fn seeds_fw_image() -> Vec<Vec<u8>> {
     let img = crate::kexec::arm64_image(64, 0, 0x200_0000, 0xa);
     let mut w = Writer::default();
-    w.u64(0x4000_0000).u64(0x8000_0000).u64(0x1e0_0000).u64(0x100_0000).bytes(&img);
+    w.u64(0x4000_0000)
+        .u64(0x8000_0000)
+        .u64(0x1e0_0000)
+        .u64(0x100_0000)
+        .bytes(&img);
     vec![w.finish()]
 }

@@ -1,4 +1,5 @@
-//! Replays the fuzz targets of `kexec-rs` on their
+//! Replays the fuzz targets of `kexec-rs` and of the `sdei-fw` firmware's
+//! host-testable DTB and Image code (which feeds kexec-rs's parsers) on their
 //! seeds and on every saved crash under `fuzz/regressions/<target>/`, through
 //! the same code libFuzzer runs (`fuzz/src/*.rs`, included here). A target
 //! with no saved crashes still runs its seeds, so nothing is skipped.
@@ -14,6 +15,10 @@ mod input;
 #[path = "../../fuzz/src/kexec.rs"]
 mod kexec;
 
+#[allow(dead_code)]
+#[path = "../../fuzz/src/firmware.rs"]
+mod firmware;
+
 #[macro_use]
 #[path = "../../fuzz/src/replay.rs"]
 mod replay;
@@ -27,4 +32,6 @@ targets! {
     kexec::cmdline / seeds_cmdline,
     kexec::kdump_config / seeds_kdump_config,
     kexec::kdump_elf / seeds_kdump_elf,
+    firmware::fw_fdt / seeds_fw_fdt,
+    firmware::fw_image / seeds_fw_image,
 }

@@ -6,7 +6,7 @@
 #
 # Needs: tests/setup.sh and tests/dumps/make-dumps.sh done (it runs them).
 # Downloads Debian's linux-image-<release>-dbg (about 800 MB) into the cache
-# once, and drgn into a venv in the cache.
+# once; drgn comes from the venv tests/setup.sh makes in the cache.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ./tests/setup.sh >/dev/null
@@ -17,10 +17,6 @@ release=$(cat "$cache/kernel-release")
 dbgdir=$cache/dbg
 vmlinux=$dbgdir/root/usr/lib/debug/boot/vmlinux-$release
 sysmap=$dbgdir/root/usr/lib/debug/boot/System.map-$release
-if [ ! -x "$cache/drgn-venv/bin/drgn" ]; then
-    python3 -m venv "$cache/drgn-venv"
-    "$cache/drgn-venv/bin/pip" install -q drgn
-fi
 cargo build --release --locked -p vmcore-tools
 exec python3 tests/bench/vmcore_bench.py \
     --vmcore target/release/vmcore \

@@ -67,16 +67,40 @@ fn seeds() -> Vec<Vec<u8>> {
     pr.pr_reg[32] = 0xffff_8000_0810_0000;
     let buf = crash_note::build(&pr).to_vec();
     let cpus = [
-        CpuEntry { cpu: 0, flags: CPU_ONLINE, mpidr: 0, notes_paddr: PhysAddr(0x7000_0000), notes_size: 424 },
-        CpuEntry { cpu: 1, flags: CPU_ONLINE, mpidr: 1, notes_paddr: PhysAddr(0x7001_f000), notes_size: 424 },
+        CpuEntry {
+            cpu: 0,
+            flags: CPU_ONLINE,
+            mpidr: 0,
+            notes_paddr: PhysAddr(0x7000_0000),
+            notes_size: 424,
+        },
+        CpuEntry {
+            cpu: 1,
+            flags: CPU_ONLINE,
+            mpidr: 1,
+            notes_paddr: PhysAddr(0x7001_f000),
+            notes_size: 424,
+        },
     ];
     let mut map = vec![0u8; cpumap::desc_size(2)];
     cpumap::write_desc(&mut map, &cpus).expect("sized");
     let mut notes = vec![0u8; 2048];
     let mut off = 0;
     off += note::write_note(&mut notes[off..], b"CORE", 1, &buf[20..412]).expect("room");
-    off += note::write_note(&mut notes[off..], b"VMCOREINFO", 0, b"OSRELEASE=6.1.0\nPAGESIZE=4096\nNUMBER(VA_BITS)=48\n").expect("room");
-    off += note::write_note(&mut notes[off..], b"KEXEC-RS", cpumap::NT_KEXECRS_CPUMAP, &map).expect("room");
+    off += note::write_note(
+        &mut notes[off..],
+        b"VMCOREINFO",
+        0,
+        b"OSRELEASE=6.1.0\nPAGESIZE=4096\nNUMBER(VA_BITS)=48\n",
+    )
+    .expect("room");
+    off += note::write_note(
+        &mut notes[off..],
+        b"KEXEC-RS",
+        cpumap::NT_KEXECRS_CPUMAP,
+        &map,
+    )
+    .expect("room");
     notes.truncate(off);
     let log = b"[    0.1] smp: Brought up 1 node, 4 CPUs\n[    9.0] SMP: failed to stop secondary CPUs 1-2\n\
 [    9.1] CPU: 3 PID: 77 Comm: sh Not tainted\nCPU1: shutdown\n".to_vec();
@@ -100,16 +124,31 @@ fn parsers_survive_mutations() {
             let _ = VmcoreInfo::parse(n.desc).map(|v| (v.number("VA_BITS"), v.page_size()));
         }
         if let Ok(CrashNote::Saved(pr)) = crash_note::parse(&m) {
-            assert_eq!(crash_note::parse(&crash_note::build(&pr)), Ok(CrashNote::Saved(pr)));
+            assert_eq!(
+                crash_note::parse(&crash_note::build(&pr)),
+                Ok(CrashNote::Saved(pr))
+            );
         }
         if let Ok(map) = CpuMap::parse(&m) {
             let entries: Vec<_> = map.entries().collect();
             let mut out = vec![0u8; cpumap::desc_size(entries.len())];
             let n = cpumap::write_desc(&mut out, &entries).expect("sized");
-            assert_eq!(CpuMap::parse(&out[..n]).expect("own output").entries().collect::<Vec<_>>(), entries);
+            assert_eq!(
+                CpuMap::parse(&out[..n])
+                    .expect("own output")
+                    .entries()
+                    .collect::<Vec<_>>(),
+                entries
+            );
         }
         let text = String::from_utf8_lossy(&m);
-        let _ = decide(&Evidence { log: Some(log_facts(text.lines())), ..Default::default() });
+        let _ = decide(&Evidence {
+            log: Some(log_facts(text.lines())),
+            ..Default::default()
+        });
     }
-    assert!(parsed > 100, "mutations too destructive: only {parsed} notes still parsed");
+    assert!(
+        parsed > 100,
+        "mutations too destructive: only {parsed} notes still parsed"
+    );
 }

@@ -58,6 +58,15 @@ pub enum FdtError {
         /// The name offset.
         nameoff: u32,
     },
+    /// The node tree is not one root: the structure block must open with
+    /// the nameless root node, hold no second top-level node, and name every
+    /// other node (devicetree specification 0.4, §5.4.1 and §2.2.1).
+    BadStructure {
+        /// Offset of the offending token in the structure block.
+        offset: usize,
+        /// What is wrong there.
+        what: &'static str,
+    },
     /// Nodes nest deeper than 16, or a path is longer than 256 bytes.
     TooDeep,
     /// More than [`MAX_EDITS`] edits or added nodes.
@@ -85,6 +94,9 @@ impl fmt::Display for FdtError {
                     f,
                     "DTB property at {offset:#x}: name offset {nameoff:#x} outside strings"
                 )
+            }
+            Self::BadStructure { offset, what } => {
+                write!(f, "DTB structure at {offset:#x}: {what}")
             }
             Self::TooDeep => f.write_str("DTB nests deeper than 16 or a path exceeds 256 bytes"),
             Self::TooManyEdits => write!(f, "more than {MAX_EDITS} DTB edits"),
@@ -125,6 +137,30 @@ fn cstr(b: &[u8], off: usize) -> Option<&[u8]> {
 }
 
 /// Whether `path` is matched by `pattern` (see [`Prop::node`]).
+/// Checks a BEGIN_NODE at `offset` against the one-root rule, given how
+/// deep it opens and whether a root node was already seen.
+fn check_node(offset: usize, depth: usize, name: &[u8], root_seen: bool) -> Result<(), FdtError> {
+    let what = match (depth, name.is_empty(), root_seen) {
+        (0, false, _) => "the root node has a name",
+        (0, true, true) => "a second top-level node",
+        (1.., true, _) => "a node without a name",
+        _ => return Ok(()),
+    };
+    Err(FdtError::BadStructure { offset, what })
+}
+
+/// The END token at `offset`: a root node must have been seen.
+fn check_end(offset: usize, root_seen: bool) -> Result<(), FdtError> {
+    if root_seen {
+        Ok(())
+    } else {
+        Err(FdtError::BadStructure {
+            offset,
+            what: "no root node before FDT_END",
+        })
+    }
+}
+
 fn node_matches(pattern: &str, path: &[u8]) -> bool {
     let p = pattern.as_bytes();
     match p.split_last() {
@@ -348,6 +384,7 @@ pub fn edit(
     let mut depth = 0usize;
     let mut pending = 0u32;
     let mut pos = 0usize;
+    let mut root_seen = false;
     loop {
         let tok_at = pos;
         let tok = be32(structs, pos).ok_or(FdtError::Truncated { offset: pos })?;
@@ -355,6 +392,8 @@ pub fn edit(
         match tok {
             FDT_BEGIN_NODE => {
                 let name = cstr(structs, pos).ok_or(FdtError::Truncated { offset: pos })?;
+                check_node(tok_at, depth, name, root_seen)?;
+                root_seen = true;
                 pos = align4(pos + name.len() + 1);
                 ed.flush(&mut pending)?;
                 if depth == MAX_DEPTH {
@@ -434,6 +473,7 @@ pub fn edit(
                         token: tok,
                     });
                 }
+                check_end(tok_at, root_seen)?;
                 ed.w.u32(FDT_END)?;
                 break;
             }
@@ -499,6 +539,7 @@ pub fn for_each_prop(dtb: &[u8], mut f: impl FnMut(&[u8], &[u8], &[u8])) -> Resu
     let mut path = [0u8; MAX_PATH];
     let mut stack = [0usize; MAX_DEPTH];
     let (mut plen, mut depth, mut pos) = (0usize, 0usize, 0usize);
+    let mut root_seen = false;
     loop {
         let at = pos;
         let tok = be32(structs, pos).ok_or(FdtError::Truncated { offset: pos })?;
@@ -506,6 +547,8 @@ pub fn for_each_prop(dtb: &[u8], mut f: impl FnMut(&[u8], &[u8], &[u8])) -> Resu
         match tok {
             FDT_BEGIN_NODE => {
                 let name = cstr(structs, pos).ok_or(FdtError::Truncated { offset: pos })?;
+                check_node(at, depth, name, root_seen)?;
+                root_seen = true;
                 pos = align4(pos + name.len() + 1);
                 if depth == MAX_DEPTH || plen + 1 + name.len() > MAX_PATH {
                     return Err(FdtError::TooDeep);
@@ -543,7 +586,7 @@ pub fn for_each_prop(dtb: &[u8], mut f: impl FnMut(&[u8], &[u8], &[u8])) -> Resu
                 pos = align4(pos + 8 + len);
             }
             FDT_NOP => {}
-            FDT_END => return Ok(()),
+            FDT_END => return check_end(at, root_seen),
             _ => {
                 return Err(FdtError::BadToken {
                     offset: at,
@@ -822,6 +865,32 @@ mod tests {
             Err(FdtError::BadToken {
                 offset: 0,
                 token: 7
+            })
+        );
+        // A nameless child would take the root's path (and its edits).
+        let nameless = build(&[T::Begin(""), T::Begin(""), T::End, T::End]);
+        assert_eq!(
+            edit(&nameless, &[], &[], &mut out),
+            Err(FdtError::BadStructure {
+                offset: 8,
+                what: "a node without a name"
+            })
+        );
+        // No root at all: the added nodes would have no parent to go in.
+        let rootless = build(&[]);
+        assert_eq!(
+            edit(&rootless, &["/psci"], &[], &mut out),
+            Err(FdtError::BadStructure {
+                offset: 0,
+                what: "no root node before FDT_END"
+            })
+        );
+        let two_roots = build(&[T::Begin(""), T::End, T::Begin(""), T::End]);
+        assert_eq!(
+            for_each_prop(&two_roots, |_, _, _| {}),
+            Err(FdtError::BadStructure {
+                offset: 12,
+                what: "a second top-level node"
             })
         );
         let mut small = vec![0u8; 64];

@@ -53,7 +53,8 @@ fn num(s: &str) -> Result<u64, String> {
 fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut pos = Vec::new();
-    let (mut kernel_mib, mut initrd_mib, mut flags, mut corrupt, mut uart) = (32u64, 8u64, 0u64, None, UART);
+    let (mut kernel_mib, mut initrd_mib, mut flags, mut corrupt, mut uart) =
+        (32u64, 8u64, 0u64, None, UART);
     let mut vhe = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -61,7 +62,11 @@ fn run() -> Result<(), String> {
             vhe = true;
             continue;
         }
-        let mut val = || it.next().ok_or(format!("{a} needs a value")).and_then(|v| num(v));
+        let mut val = || {
+            it.next()
+                .ok_or(format!("{a} needs a value"))
+                .and_then(|v| num(v))
+        };
         match a.as_str() {
             "--kernel-mib" => kernel_mib = val()?,
             "--initrd-mib" => initrd_mib = val()?,
@@ -95,17 +100,34 @@ fn run() -> Result<(), String> {
     let dtb_at = page_up(initrd_at + initrd.len() as u64);
     let purg_at = page_up(dtb_at + dtb.len() as u64);
     kernel[VHE_SLOT..VHE_SLOT + 8].copy_from_slice(&purg_at.to_le_bytes());
-    let mut segs = vec![("kernel", KERNEL_AT, kernel), ("initrd", initrd_at, initrd), ("dtb", dtb_at, dtb)];
+    let mut segs = vec![
+        ("kernel", KERNEL_AT, kernel),
+        ("initrd", initrd_at, initrd),
+        ("dtb", dtb_at, dtb),
+    ];
     segs.retain(|s| !s.2.is_empty());
-    let digests: Vec<SegmentDigest> =
-        segs.iter().map(|(_, at, b)| SegmentDigest { addr: *at, len: b.len() as u64, sha256: Sha256::digest(b).into() }).collect();
+    let digests: Vec<SegmentDigest> = segs
+        .iter()
+        .map(|(_, at, b)| SegmentDigest {
+            addr: *at,
+            len: b.len() as u64,
+            sha256: Sha256::digest(b).into(),
+        })
+        .collect();
     if let Some(i) = corrupt {
-        let s = segs.get_mut(i).ok_or(format!("--corrupt {i}: only {} segments", digests.len()))?;
+        let s = segs
+            .get_mut(i)
+            .ok_or(format!("--corrupt {i}: only {} segments", digests.len()))?;
         let off = s.2.len() / 2 + 13;
         s.2[off] ^= 0x01;
-        eprintln!("mkimage: flipped one bit of segment {i} ({}) at {:#x}", s.0, s.1 + off as u64);
+        eprintln!(
+            "mkimage: flipped one bit of segment {i} ({}) at {:#x}",
+            s.0,
+            s.1 + off as u64
+        );
     }
-    let params = Params::new(KERNEL_AT, dtb_at, uart, flags, &digests).map_err(|e| e.to_string())?;
+    let params =
+        Params::new(KERNEL_AT, dtb_at, uart, flags, &digests).map_err(|e| e.to_string())?;
     let mut purg_bytes = image.to_vec();
     layout::fill(&mut purg_bytes, &params).map_err(|e| e.to_string())?;
 
@@ -135,7 +157,10 @@ fn run() -> Result<(), String> {
 
 /// The file bytes of the fake kernel's first `PT_LOAD` (linked at 0).
 fn fake_kernel_code(elf: &[u8]) -> Option<&[u8]> {
-    let u64_at = |o: usize| elf.get(o..o + 8).map(|s| u64::from_le_bytes(s.try_into().unwrap_or([0; 8])));
+    let u64_at = |o: usize| {
+        elf.get(o..o + 8)
+            .map(|s| u64::from_le_bytes(s.try_into().unwrap_or([0; 8])))
+    };
     let phoff = u64_at(32)? as usize;
     let phnum = u16::from_le_bytes(elf.get(56..58)?.try_into().ok()?) as usize;
     (0..phnum).find_map(|i| {

@@ -37,7 +37,10 @@ impl core::fmt::Display for ElfError {
             Self::Truncated => write!(f, "ELF file truncated"),
             Self::Segments => write!(f, "expected one PT_LOAD linked at address 0"),
             Self::Layout(e) => write!(f, "{e}"),
-            Self::MemSize { header, memsz } => write!(f, "header image_size {header:#x} but PT_LOAD p_memsz {memsz:#x}"),
+            Self::MemSize { header, memsz } => write!(
+                f,
+                "header image_size {header:#x} but PT_LOAD p_memsz {memsz:#x}"
+            ),
         }
     }
 }
@@ -61,7 +64,8 @@ fn u64_at(b: &[u8], o: usize) -> Result<u64, ElfError> {
 
 /// The loadable image inside a purgatory ELF and its checked header.
 pub fn image(elf: &[u8]) -> Result<(&[u8], Header), ElfError> {
-    if elf.get(0..6) != Some(&[0x7f, b'E', b'L', b'F', 2, 1][..]) || u16_at(elf, 18)? != EM_AARCH64 {
+    if elf.get(0..6) != Some(&[0x7f, b'E', b'L', b'F', 2, 1][..]) || u16_at(elf, 18)? != EM_AARCH64
+    {
         return Err(ElfError::NotAarch64Elf);
     }
     let phoff = u64_at(elf, 32)? as usize;
@@ -69,7 +73,9 @@ pub fn image(elf: &[u8]) -> Result<(&[u8], Header), ElfError> {
     let phnum = u16_at(elf, 56)? as usize;
     let mut found = None;
     for i in 0..phnum {
-        let ph = phoff.checked_add(i.checked_mul(phentsize).ok_or(ElfError::Truncated)?).ok_or(ElfError::Truncated)?;
+        let ph = phoff
+            .checked_add(i.checked_mul(phentsize).ok_or(ElfError::Truncated)?)
+            .ok_or(ElfError::Truncated)?;
         if u32_at(elf, ph)? != PT_LOAD {
             continue;
         }
@@ -87,11 +93,16 @@ pub fn image(elf: &[u8]) -> Result<(&[u8], Header), ElfError> {
     }
     let (offset, filesz, memsz) = found.ok_or(ElfError::Segments)?;
     let end = offset.checked_add(filesz).ok_or(ElfError::Truncated)?;
-    let bytes = elf.get(offset as usize..end as usize).ok_or(ElfError::Truncated)?;
+    let bytes = elf
+        .get(offset as usize..end as usize)
+        .ok_or(ElfError::Truncated)?;
     let h = Header::parse(bytes).map_err(ElfError::Layout)?;
     let rounded = memsz.checked_add(4095).ok_or(ElfError::Truncated)? & !4095;
     if h.image_size != rounded {
-        return Err(ElfError::MemSize { header: h.image_size, memsz });
+        return Err(ElfError::MemSize {
+            header: h.image_size,
+            memsz,
+        });
     }
     Ok((bytes, h))
 }
@@ -139,8 +150,17 @@ mod tests {
 
     #[test]
     fn refusals() {
-        assert_eq!(image(&build(0x3000, 0x1f00, 0)), Err(ElfError::MemSize { header: 0x3000, memsz: 0x1f00 }));
-        assert_eq!(image(&build(0x2000, 0x1f00, 0x4000_0000)), Err(ElfError::Segments));
+        assert_eq!(
+            image(&build(0x3000, 0x1f00, 0)),
+            Err(ElfError::MemSize {
+                header: 0x3000,
+                memsz: 0x1f00
+            })
+        );
+        assert_eq!(
+            image(&build(0x2000, 0x1f00, 0x4000_0000)),
+            Err(ElfError::Segments)
+        );
         let mut e = build(0x2000, 0x1f00, 0);
         e[18] = 62; // EM_X86_64
         assert_eq!(image(&e), Err(ElfError::NotAarch64Elf));

@@ -166,12 +166,26 @@ pub enum LayoutError {
 impl core::fmt::Display for LayoutError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            Self::Truncated { needed, have } => write!(f, "image truncated: {have} bytes, {needed} needed"),
+            Self::Truncated { needed, have } => {
+                write!(f, "image truncated: {have} bytes, {needed} needed")
+            }
             Self::BadMagic => write!(f, "not a purgatory image (no KXRSPURG magic)"),
-            Self::Version(v) => write!(f, "purgatory layout version {v}, this loader knows {VERSION}"),
-            Self::Size { field, value } => write!(f, "purgatory header {field} = {value} does not match this loader's layout"),
-            Self::ImageSize(v) => write!(f, "purgatory image_size {v:#x} is smaller than the file or not 4 KiB-aligned"),
-            Self::TooManySegments(n) => write!(f, "{n} segments to verify, the purgatory holds at most {MAX_SEGMENTS}"),
+            Self::Version(v) => write!(
+                f,
+                "purgatory layout version {v}, this loader knows {VERSION}"
+            ),
+            Self::Size { field, value } => write!(
+                f,
+                "purgatory header {field} = {value} does not match this loader's layout"
+            ),
+            Self::ImageSize(v) => write!(
+                f,
+                "purgatory image_size {v:#x} is smaller than the file or not 4 KiB-aligned"
+            ),
+            Self::TooManySegments(n) => write!(
+                f,
+                "{n} segments to verify, the purgatory holds at most {MAX_SEGMENTS}"
+            ),
             Self::Flags(v) => write!(f, "unknown purgatory flags {v:#x}"),
         }
     }
@@ -193,7 +207,10 @@ impl Header {
     /// Reads and checks the header at the start of `image` (the file bytes).
     pub fn parse(image: &[u8]) -> Result<Header, LayoutError> {
         if image.len() < HEADER_SIZE {
-            return Err(LayoutError::Truncated { needed: HEADER_SIZE as u64, have: image.len() as u64 });
+            return Err(LayoutError::Truncated {
+                needed: HEADER_SIZE as u64,
+                have: image.len() as u64,
+            });
         }
         let mut magic = [0u8; 8];
         magic.copy_from_slice(&image[HDR_MAGIC..HDR_MAGIC + 8]);
@@ -216,23 +233,44 @@ impl Header {
             return Err(LayoutError::Version(h.version));
         }
         if h.header_size as usize != HEADER_SIZE {
-            return Err(LayoutError::Size { field: "header_size", value: h.header_size.into() });
+            return Err(LayoutError::Size {
+                field: "header_size",
+                value: h.header_size.into(),
+            });
         }
         if h.params_size != PARAMS_SIZE as u64 {
-            return Err(LayoutError::Size { field: "params_size", value: h.params_size });
+            return Err(LayoutError::Size {
+                field: "params_size",
+                value: h.params_size,
+            });
         }
-        let end = h.params_offset.checked_add(h.params_size).ok_or(LayoutError::Size { field: "params_offset", value: h.params_offset })?;
+        let end = h
+            .params_offset
+            .checked_add(h.params_size)
+            .ok_or(LayoutError::Size {
+                field: "params_offset",
+                value: h.params_offset,
+            })?;
         if h.params_offset < HEADER_SIZE as u64 || h.params_offset & 7 != 0 {
-            return Err(LayoutError::Size { field: "params_offset", value: h.params_offset });
+            return Err(LayoutError::Size {
+                field: "params_offset",
+                value: h.params_offset,
+            });
         }
         if end > image.len() as u64 {
-            return Err(LayoutError::Truncated { needed: end, have: image.len() as u64 });
+            return Err(LayoutError::Truncated {
+                needed: end,
+                have: image.len() as u64,
+            });
         }
         if h.image_size < image.len() as u64 || h.image_size & (LOAD_ALIGN - 1) != 0 {
             return Err(LayoutError::ImageSize(h.image_size));
         }
         if h.entry_offset >= image.len() as u64 || h.entry_offset & 3 != 0 {
-            return Err(LayoutError::Size { field: "entry_offset", value: h.entry_offset });
+            return Err(LayoutError::Size {
+                field: "entry_offset",
+                value: h.entry_offset,
+            });
         }
         Ok(h)
     }
@@ -248,18 +286,37 @@ impl Params {
         dtb: 0,
         uart_pl011: 0,
         flags: 0,
-        segments: [SegmentDigest { addr: 0, len: 0, sha256: [0; 32] }; MAX_SEGMENTS],
+        segments: [SegmentDigest {
+            addr: 0,
+            len: 0,
+            sha256: [0; 32],
+        }; MAX_SEGMENTS],
     };
 
     /// A filled block.
-    pub fn new(kernel_entry: u64, dtb: u64, uart_pl011: u64, flags: u64, segments: &[SegmentDigest]) -> Result<Params, LayoutError> {
+    pub fn new(
+        kernel_entry: u64,
+        dtb: u64,
+        uart_pl011: u64,
+        flags: u64,
+        segments: &[SegmentDigest],
+    ) -> Result<Params, LayoutError> {
         if segments.len() > MAX_SEGMENTS {
             return Err(LayoutError::TooManySegments(segments.len()));
         }
         if flags & !FLAGS_KNOWN != 0 {
             return Err(LayoutError::Flags(flags));
         }
-        let mut p = Params { magic: PARAMS_MAGIC, version: VERSION, nr_segments: segments.len() as u32, kernel_entry, dtb, uart_pl011, flags, ..Params::ZERO };
+        let mut p = Params {
+            magic: PARAMS_MAGIC,
+            version: VERSION,
+            nr_segments: segments.len() as u32,
+            kernel_entry,
+            dtb,
+            uart_pl011,
+            flags,
+            ..Params::ZERO
+        };
         p.segments[..segments.len()].copy_from_slice(segments);
         Ok(p)
     }
@@ -292,10 +349,19 @@ impl Params {
         let mut put = |off: usize, v: &[u8]| b[off..off + v.len()].copy_from_slice(v);
         put(offset_of!(Params, magic), &self.magic);
         put(offset_of!(Params, version), &self.version.to_le_bytes());
-        put(offset_of!(Params, nr_segments), &self.nr_segments.to_le_bytes());
-        put(offset_of!(Params, kernel_entry), &self.kernel_entry.to_le_bytes());
+        put(
+            offset_of!(Params, nr_segments),
+            &self.nr_segments.to_le_bytes(),
+        );
+        put(
+            offset_of!(Params, kernel_entry),
+            &self.kernel_entry.to_le_bytes(),
+        );
         put(offset_of!(Params, dtb), &self.dtb.to_le_bytes());
-        put(offset_of!(Params, uart_pl011), &self.uart_pl011.to_le_bytes());
+        put(
+            offset_of!(Params, uart_pl011),
+            &self.uart_pl011.to_le_bytes(),
+        );
         put(offset_of!(Params, flags), &self.flags.to_le_bytes());
         for (i, s) in self.segments.iter().enumerate() {
             let o = offset_of!(Params, segments) + i * SEGMENT_DIGEST_SIZE;
@@ -309,7 +375,8 @@ impl Params {
     /// Reads a block from little-endian bytes (the inverse of [`Params::to_bytes`]).
     pub fn from_bytes(b: &[u8; PARAMS_SIZE]) -> Params {
         let mut p = Params::ZERO;
-        p.magic.copy_from_slice(&b[offset_of!(Params, magic)..][..8]);
+        p.magic
+            .copy_from_slice(&b[offset_of!(Params, magic)..][..8]);
         p.version = le32(b, offset_of!(Params, version));
         p.nr_segments = le32(b, offset_of!(Params, nr_segments));
         p.kernel_entry = le64(b, offset_of!(Params, kernel_entry));
@@ -320,7 +387,8 @@ impl Params {
             let o = offset_of!(Params, segments) + i * SEGMENT_DIGEST_SIZE;
             s.addr = le64(b, o + offset_of!(SegmentDigest, addr));
             s.len = le64(b, o + offset_of!(SegmentDigest, len));
-            s.sha256.copy_from_slice(&b[o + offset_of!(SegmentDigest, sha256)..][..32]);
+            s.sha256
+                .copy_from_slice(&b[o + offset_of!(SegmentDigest, sha256)..][..32]);
         }
         p
     }
@@ -352,8 +420,20 @@ mod tests {
 
     #[test]
     fn offsets_match_the_documented_layout() {
-        assert_eq!((HDR_CODE1, HDR_MAGIC, HDR_VERSION, HDR_HEADER_SIZE), (4, 8, 16, 20));
-        assert_eq!((HDR_PARAMS_OFFSET, HDR_PARAMS_SIZE, HDR_IMAGE_SIZE, HDR_ENTRY_OFFSET, HDR_RESERVED), (24, 32, 40, 48, 56));
+        assert_eq!(
+            (HDR_CODE1, HDR_MAGIC, HDR_VERSION, HDR_HEADER_SIZE),
+            (4, 8, 16, 20)
+        );
+        assert_eq!(
+            (
+                HDR_PARAMS_OFFSET,
+                HDR_PARAMS_SIZE,
+                HDR_IMAGE_SIZE,
+                HDR_ENTRY_OFFSET,
+                HDR_RESERVED
+            ),
+            (24, 32, 40, 48, 56)
+        );
         assert_eq!(offset_of!(Params, magic), 0);
         assert_eq!(offset_of!(Params, version), 8);
         assert_eq!(offset_of!(Params, nr_segments), 12);
@@ -371,8 +451,19 @@ mod tests {
     #[test]
     fn fill_writes_little_endian_at_the_header_offset() {
         let mut img = image();
-        let seg = SegmentDigest { addr: 0x4020_0000, len: 0x1234, sha256: [0xab; 32] };
-        let p = Params::new(0x4020_0000, 0x42c0_0000, 0x0900_0000, FLAG_QUIET, &[seg, seg]).unwrap();
+        let seg = SegmentDigest {
+            addr: 0x4020_0000,
+            len: 0x1234,
+            sha256: [0xab; 32],
+        };
+        let p = Params::new(
+            0x4020_0000,
+            0x42c0_0000,
+            0x0900_0000,
+            FLAG_QUIET,
+            &[seg, seg],
+        )
+        .unwrap();
         let h = fill(&mut img, &p).unwrap();
         assert_eq!(h.image_size, 0x3000);
         let b = &img[PARAMS_OFFSET..];
@@ -403,20 +494,44 @@ mod tests {
         assert_eq!(Header::parse(&img), Err(LayoutError::Version(2)));
         let mut img = image();
         img[HDR_PARAMS_SIZE] ^= 1;
-        assert_eq!(Header::parse(&img), Err(LayoutError::Size { field: "params_size", value: PARAMS_SIZE as u64 ^ 1 }));
+        assert_eq!(
+            Header::parse(&img),
+            Err(LayoutError::Size {
+                field: "params_size",
+                value: PARAMS_SIZE as u64 ^ 1
+            })
+        );
         let mut img = image();
         img[HDR_IMAGE_SIZE] = 0x10; // 0x3000 -> 0x3010, not page-aligned
         assert_eq!(Header::parse(&img), Err(LayoutError::ImageSize(0x3010)));
         let img = image();
-        assert_eq!(Header::parse(&img[..100]), Err(LayoutError::Truncated { needed: (PARAMS_OFFSET + PARAMS_SIZE) as u64, have: 100 }));
-        assert_eq!(Header::parse(&img[..10]), Err(LayoutError::Truncated { needed: 64, have: 10 }));
+        assert_eq!(
+            Header::parse(&img[..100]),
+            Err(LayoutError::Truncated {
+                needed: (PARAMS_OFFSET + PARAMS_SIZE) as u64,
+                have: 100
+            })
+        );
+        assert_eq!(
+            Header::parse(&img[..10]),
+            Err(LayoutError::Truncated {
+                needed: 64,
+                have: 10
+            })
+        );
     }
 
     #[test]
     fn params_negative() {
         let seg = SegmentDigest::default();
-        assert_eq!(Params::new(0, 0, 0, 0, &[seg; 17]), Err(LayoutError::TooManySegments(17)));
-        assert_eq!(Params::new(0, 0, 0, 1 << 9, &[]), Err(LayoutError::Flags(1 << 9)));
+        assert_eq!(
+            Params::new(0, 0, 0, 0, &[seg; 17]),
+            Err(LayoutError::TooManySegments(17))
+        );
+        assert_eq!(
+            Params::new(0, 0, 0, 1 << 9, &[]),
+            Err(LayoutError::Flags(1 << 9))
+        );
         assert_eq!(Params::ZERO.check(), Err(LayoutError::BadMagic));
         let mut p = Params::new(0, 0, 0, 0, &[seg]).unwrap();
         p.nr_segments = 17;

@@ -113,10 +113,19 @@ fn index(va: u64, level: u32) -> usize {
 impl<'a> Builder<'a> {
     /// Starts an empty map; zeroes the root. `tables` must not be empty and
     /// `base_pa` must be 4 KiB-aligned (the caller's contract).
-    pub fn new(tables: &'a mut [Table], base_pa: u64, regime: Regime) -> Result<Builder<'a>, MapError> {
+    pub fn new(
+        tables: &'a mut [Table],
+        base_pa: u64,
+        regime: Regime,
+    ) -> Result<Builder<'a>, MapError> {
         let root = tables.first_mut().ok_or(MapError::OutOfTables)?;
         root.fill(0);
-        Ok(Builder { tables, base_pa, used: 1, regime })
+        Ok(Builder {
+            tables,
+            base_pa,
+            used: 1,
+            regime,
+        })
     }
 
     /// Physical address of the root table (for `TTBR0_ELx`).
@@ -162,7 +171,10 @@ impl<'a> Builder<'a> {
             return Ok(());
         }
         let first = start & !(BLOCK_2M - 1);
-        let last = end.checked_add(BLOCK_2M - 1).ok_or(MapError::TooHigh(end))? & !(BLOCK_2M - 1);
+        let last = end
+            .checked_add(BLOCK_2M - 1)
+            .ok_or(MapError::TooHigh(end))?
+            & !(BLOCK_2M - 1);
         if last > VA_LIMIT {
             return Err(MapError::TooHigh(end));
         }
@@ -256,7 +268,8 @@ mod tests {
         let mut p = pool();
         let base = 0x42e0_4000;
         let mut b = Builder::new(&mut p, base, Regime::TwoRanges).unwrap();
-        b.map_normal(0x4020_0000, 0x4020_0000 + 40 * (1 << 20) + 5).unwrap();
+        b.map_normal(0x4020_0000, 0x4020_0000 + 40 * (1 << 20) + 5)
+            .unwrap();
         b.map_normal(0x42e0_0000, 0x42e1_a000).unwrap();
         b.map_device_page(0x0900_0123).unwrap();
         // L0, L1, L2 for 0x4000_0000..; L2 + L3 for the UART's GiB.
@@ -264,7 +277,10 @@ mod tests {
         let (d, pa) = b.translate(0x4123_4567).unwrap();
         assert_eq!(pa, 0x4123_4567);
         assert_eq!(d & 0b11, DESC_BLOCK);
-        assert_eq!(d & !OA_MASK, attrs(Mem::Normal, Regime::TwoRanges) | DESC_BLOCK);
+        assert_eq!(
+            d & !OA_MASK,
+            attrs(Mem::Normal, Regime::TwoRanges) | DESC_BLOCK
+        );
         assert_eq!(d & (0b111 << 2), 1 << 2);
         assert_eq!(b.translate(0x42a0_0000 + 7).map(|x| x.1), Some(0x42a0_0007));
         assert_eq!(b.translate(0x42e1_9ff8).map(|x| x.1), Some(0x42e1_9ff8));
@@ -302,21 +318,36 @@ mod tests {
         let mut p = pool();
         let mut b = Builder::new(&mut p, 0x1000, Regime::TwoRanges).unwrap();
         b.map_normal(0x4000_0000, 0x4000_1000).unwrap();
-        assert_eq!(b.map_device_page(0x4010_0000), Err(MapError::Conflict(0x4010_0000)));
+        assert_eq!(
+            b.map_device_page(0x4010_0000),
+            Err(MapError::Conflict(0x4010_0000))
+        );
         b.map_device_page(0x0900_0000).unwrap();
-        assert_eq!(b.map_normal(0x0900_0000, 0x0900_1000), Err(MapError::Conflict(0x0900_0000)));
-        assert_eq!(b.map_normal(0xffff_ffff_f000, 0x1_0000_0000_0000 + 1), Err(MapError::TooHigh(0x1_0000_0000_0001)));
+        assert_eq!(
+            b.map_normal(0x0900_0000, 0x0900_1000),
+            Err(MapError::Conflict(0x0900_0000))
+        );
+        assert_eq!(
+            b.map_normal(0xffff_ffff_f000, 0x1_0000_0000_0000 + 1),
+            Err(MapError::TooHigh(0x1_0000_0000_0001))
+        );
         // Overlapping Normal ranges are fine.
         b.map_normal(0x4000_0000, 0x4060_0000).unwrap();
         let mut one = [[0u64; ENTRIES]; 2];
         let mut b = Builder::new(&mut one, 0, Regime::TwoRanges).unwrap();
-        assert_eq!(b.map_normal(0x4000_0000, 0x4000_1000), Err(MapError::OutOfTables));
+        assert_eq!(
+            b.map_normal(0x4000_0000, 0x4000_1000),
+            Err(MapError::OutOfTables)
+        );
     }
 
     #[test]
     fn tcr_values() {
         // 40-bit PA (PARange 0b010): IPS = 2 at bit 32.
-        assert_eq!(tcr(Regime::TwoRanges, 2), 16 | (1 << 8) | (1 << 10) | (3 << 12) | (1 << 23) | (2 << 32));
+        assert_eq!(
+            tcr(Regime::TwoRanges, 2),
+            16 | (1 << 8) | (1 << 10) | (3 << 12) | (1 << 23) | (2 << 32)
+        );
         assert_eq!(tcr(Regime::El2, 6) >> 16 & 7, 5);
         assert_eq!(tcr(Regime::El2, 2) & (1 << 31 | 1 << 23), 1 << 31 | 1 << 23);
     }

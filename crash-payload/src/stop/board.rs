@@ -116,7 +116,11 @@ pub struct CpuOutOfRange {
 
 impl core::fmt::Display for CpuOutOfRange {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "CPU {} is beyond the stop board's {} slots", self.cpu, self.capacity)
+        write!(
+            f,
+            "CPU {} is beyond the stop board's {} slots",
+            self.cpu, self.capacity
+        )
     }
 }
 
@@ -151,7 +155,10 @@ impl<const N: usize> StopBoard<N> {
     /// Requester side: asks `cpu` for `kind`. Call **before** signalling it
     /// (`Release`; see the module documentation).
     pub fn request(&self, cpu: usize, kind: RequestKind) -> Result<(), CpuOutOfRange> {
-        let w = self.words.get(cpu).ok_or(CpuOutOfRange { cpu, capacity: N })?;
+        let w = self
+            .words
+            .get(cpu)
+            .ok_or(CpuOutOfRange { cpu, capacity: N })?;
         w.fetch_or(kind.bits(), Ordering::Release);
         Ok(())
     }
@@ -227,13 +234,22 @@ mod tests {
         let r = b.read(1);
         assert!(r.backtrace() && r.stop() && r.crash());
         assert!(b.read(2).is_empty(), "no shared mask: CPU 2 sees nothing");
-        assert_eq!(b.backtrace_pending().iter().collect::<std::vec::Vec<_>>(), [1]);
+        assert_eq!(
+            b.backtrace_pending().iter().collect::<std::vec::Vec<_>>(),
+            [1]
+        );
         b.ack_backtrace(1);
         let r = b.read(1);
-        assert!(!r.backtrace() && r.stop(), "acking a backtrace keeps the stop");
+        assert!(
+            !r.backtrace() && r.stop(),
+            "acking a backtrace keeps the stop"
+        );
         assert_eq!(
             b.request(4, RequestKind::Stop),
-            Err(CpuOutOfRange { cpu: 4, capacity: 4 })
+            Err(CpuOutOfRange {
+                cpu: 4,
+                capacity: 4
+            })
         );
         assert!(b.read(99).is_empty());
     }

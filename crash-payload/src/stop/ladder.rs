@@ -24,9 +24,7 @@
 use core::fmt;
 use core::time::Duration;
 
-use crate::sdei::{
-    Sdei, SdeiError, SdeiVersion, SDEI_EVENT_0, SDEI_EVENT_INFO_EV_NOT_SIGNALED,
-};
+use crate::sdei::{Sdei, SdeiError, SdeiVersion, SDEI_EVENT_0, SDEI_EVENT_INFO_EV_NOT_SIGNALED};
 use crate::smccc::Conduit;
 
 use super::board::{RequestKind, StopBoard};
@@ -179,7 +177,10 @@ impl fmt::Display for SdeiUnusable {
 pub fn probe_sdei<C: Conduit>(sdei: &mut Sdei<C>) -> Result<SdeiVersion, SdeiUnusable> {
     let v = sdei.version().map_err(SdeiUnusable::Version)?;
     if v.major != 1 {
-        return Err(SdeiUnusable::UnsupportedVersion { major: v.major, minor: v.minor });
+        return Err(SdeiUnusable::UnsupportedVersion {
+            major: v.major,
+            minor: v.minor,
+        });
     }
     let not_signaled = sdei
         .event_get_info(SDEI_EVENT_0, SDEI_EVENT_INFO_EV_NOT_SIGNALED)
@@ -187,7 +188,9 @@ pub fn probe_sdei<C: Conduit>(sdei: &mut Sdei<C>) -> Result<SdeiVersion, SdeiUnu
     if not_signaled != 0 {
         return Err(SdeiUnusable::NotSignalable);
     }
-    let st = sdei.event_status(SDEI_EVENT_0).map_err(SdeiUnusable::Status)?;
+    let st = sdei
+        .event_status(SDEI_EVENT_0)
+        .map_err(SdeiUnusable::Status)?;
     if !st.registered {
         return Err(SdeiUnusable::NotRegistered);
     }
@@ -248,7 +251,12 @@ impl fmt::Display for Announcement {
             Announcement::Sending { rung, kind, cpus } => {
                 write!(f, "sending {rung} {kind} to CPUs {cpus}")
             }
-            Announcement::Skipping { rung, kind, cpus, why } => {
+            Announcement::Skipping {
+                rung,
+                kind,
+                cpus,
+                why,
+            } => {
                 write!(f, "not sending {rung} {kind} to CPUs {cpus}: {why}")
             }
         }
@@ -416,7 +424,11 @@ impl Ladder {
             remaining: t,
             phase: Phase::Start,
             probe: None,
-            rungs: [RungReport::new(Rung::Ipi), RungReport::new(Rung::PseudoNmi), RungReport::new(Rung::Sdei)],
+            rungs: [
+                RungReport::new(Rung::Ipi),
+                RungReport::new(Rung::PseudoNmi),
+                RungReport::new(Rung::Sdei),
+            ],
             started: Instant(0),
             finished: Instant(0),
         }
@@ -502,7 +514,9 @@ impl Ladder {
                         Rung::Ipi => None,
                         Rung::PseudoNmi if !self.caps.pseudo_nmi => Some(SkipReason::NoPseudoNmi),
                         Rung::PseudoNmi => None,
-                        Rung::Sdei if !self.caps.sdei => Some(SkipReason::Sdei(SdeiUnusable::Absent)),
+                        Rung::Sdei if !self.caps.sdei => {
+                            Some(SkipReason::Sdei(SdeiUnusable::Absent))
+                        }
                         Rung::Sdei => {
                             self.probe = None;
                             self.phase = Phase::AwaitProbe(i);
@@ -535,7 +549,10 @@ impl Ladder {
                         r.started = Some(now);
                     }
                     self.phase = Phase::WaitStart(i);
-                    return Action::Signal { rung, targets: self.remaining };
+                    return Action::Signal {
+                        rung,
+                        targets: self.remaining,
+                    };
                 }
                 Phase::WaitStart(i) => {
                     // The wait is measured from when the signals are out.
@@ -698,13 +715,21 @@ mod tests {
     }
 
     /// A CPU answers `delay` after the first signal of a rung it can take.
-    fn answers(cpu_rungs: &[(usize, &[Rung], u64)], all: &CpuSet) -> impl FnMut(Instant, &[(Instant, Rung, CpuSet)]) -> CpuSet {
-        let cpu_rungs: Vec<(usize, Vec<Rung>, u64)> = cpu_rungs.iter().map(|(c, r, d)| (*c, r.to_vec(), *d)).collect();
+    fn answers(
+        cpu_rungs: &[(usize, &[Rung], u64)],
+        all: &CpuSet,
+    ) -> impl FnMut(Instant, &[(Instant, Rung, CpuSet)]) -> CpuSet {
+        let cpu_rungs: Vec<(usize, Vec<Rung>, u64)> = cpu_rungs
+            .iter()
+            .map(|(c, r, d)| (*c, r.to_vec(), *d))
+            .collect();
         let all = *all;
         move |now, sent| {
             let mut out = all;
             for (cpu, rungs, delay) in &cpu_rungs {
-                let hit = sent.iter().any(|(t, r, tg)| tg.contains(*cpu) && rungs.contains(r) && now.0 >= t.0 + delay);
+                let hit = sent.iter().any(|(t, r, tg)| {
+                    tg.contains(*cpu) && rungs.contains(r) && now.0 >= t.0 + delay
+                });
                 if hit {
                     out.remove(*cpu);
                 }
@@ -725,9 +750,20 @@ mod tests {
     #[test]
     fn everyone_answers_the_ipi_and_the_wait_ends_early() {
         let all = set(&[0, 1, 2, 3]);
-        let mut l = Ladder::new(LadderConfig::LINUX, caps(true, true), RequestKind::CrashStop, 0, &all);
+        let mut l = Ladder::new(
+            LadderConfig::LINUX,
+            caps(true, true),
+            RequestKind::CrashStop,
+            0,
+            &all,
+        );
         let ipi: &[Rung] = &[Rung::Ipi];
-        let log = run(&mut l, MS, Ok(SdeiVersion::V1_0), answers(&[(1, ipi, MS), (2, ipi, 2 * MS), (3, ipi, 3 * MS)], &all));
+        let log = run(
+            &mut l,
+            MS,
+            Ok(SdeiVersion::V1_0),
+            answers(&[(1, ipi, MS), (2, ipi, 2 * MS), (3, ipi, 3 * MS)], &all),
+        );
         let r = l.report();
         assert!(r.all_answered());
         assert_eq!(r.targets, set(&[1, 2, 3]), "the requester is not a target");
@@ -735,42 +771,79 @@ mod tests {
         assert_eq!(r.rungs[1].status, RungStatus::NotNeeded);
         assert_eq!(r.rungs[2].status, RungStatus::NotNeeded);
         assert_eq!(r.finished, Instant(3 * MS), "no waiting once all answered");
-        assert!(!log.iter().any(|(_, a)| *a == Action::ProbeSdei), "SDEI not probed when not needed");
+        assert!(
+            !log.iter().any(|(_, a)| *a == Action::ProbeSdei),
+            "SDEI not probed when not needed"
+        );
         assert_eq!(r.to_string(), "SMP: stopped secondary CPUs 1-3");
     }
 
     #[test]
     fn announces_before_every_signal_and_escalates_to_sdei() {
         let all = set(&[0, 1, 2, 3]);
-        let mut l = Ladder::new(LadderConfig::LINUX, caps(true, true), RequestKind::Stop, 0, &all);
+        let mut l = Ladder::new(
+            LadderConfig::LINUX,
+            caps(true, true),
+            RequestKind::Stop,
+            0,
+            &all,
+        );
         // CPU 1 takes the IPI, CPU 2 only the NMI, CPU 3 only SDEI.
         let log = run(
             &mut l,
             MS,
             Ok(SdeiVersion::V1_0),
-            answers(&[(1, &[Rung::Ipi], 0), (2, &[Rung::PseudoNmi], MS), (3, &[Rung::Sdei], 2 * MS)], &all),
+            answers(
+                &[
+                    (1, &[Rung::Ipi], 0),
+                    (2, &[Rung::PseudoNmi], MS),
+                    (3, &[Rung::Sdei], 2 * MS),
+                ],
+                &all,
+            ),
         );
         for (i, (_, a)) in log.iter().enumerate() {
             if let Action::Signal { rung, targets } = a {
-                let prev = log[..i].iter().rev().find(|(_, a)| !matches!(a, Action::Wait { .. }));
+                let prev = log[..i]
+                    .iter()
+                    .rev()
+                    .find(|(_, a)| !matches!(a, Action::Wait { .. }));
                 assert_eq!(
                     prev.map(|p| p.1),
-                    Some(Action::Announce(Announcement::Sending { rung: *rung, kind: RequestKind::Stop, cpus: *targets })),
+                    Some(Action::Announce(Announcement::Sending {
+                        rung: *rung,
+                        kind: RequestKind::Stop,
+                        cpus: *targets
+                    })),
                     "signal {i} not announced right before"
                 );
             }
         }
         let s = signals(&log);
-        assert_eq!(s.iter().map(|x| (x.1, x.2)).collect::<Vec<_>>(), [
-            (Rung::Ipi, set(&[1, 2, 3])),
-            (Rung::PseudoNmi, set(&[2, 3])),
-            (Rung::Sdei, set(&[3])),
-        ]);
+        assert_eq!(
+            s.iter().map(|x| (x.1, x.2)).collect::<Vec<_>>(),
+            [
+                (Rung::Ipi, set(&[1, 2, 3])),
+                (Rung::PseudoNmi, set(&[2, 3])),
+                (Rung::Sdei, set(&[3])),
+            ]
+        );
         // The probe comes before the SDEI announcement.
-        let probe = log.iter().position(|(_, a)| *a == Action::ProbeSdei).unwrap();
+        let probe = log
+            .iter()
+            .position(|(_, a)| *a == Action::ProbeSdei)
+            .unwrap();
         let ann = log
             .iter()
-            .position(|(_, a)| matches!(a, Action::Announce(Announcement::Sending { rung: Rung::Sdei, .. })))
+            .position(|(_, a)| {
+                matches!(
+                    a,
+                    Action::Announce(Announcement::Sending {
+                        rung: Rung::Sdei,
+                        ..
+                    })
+                )
+            })
             .unwrap();
         assert!(probe < ann);
         let line = match log[ann].1 {
@@ -780,7 +853,10 @@ mod tests {
         assert_eq!(line, "sending SDEI stop to CPUs 3");
         let r = l.report();
         assert!(r.all_answered());
-        assert_eq!(r.rungs.map(|x| x.answered), [set(&[1]), set(&[2]), set(&[3])]);
+        assert_eq!(
+            r.rungs.map(|x| x.answered),
+            [set(&[1]), set(&[2]), set(&[3])]
+        );
         // Timing: IPI waited its full second, the NMI its 10 ms.
         assert_eq!(s[1].0, Instant(1000 * MS));
         assert_eq!(s[2].0, Instant(1010 * MS));
@@ -790,8 +866,19 @@ mod tests {
     #[test]
     fn unavailable_rungs_are_skipped_with_a_reason_and_no_probe() {
         let all = set(&[0, 1, 2]);
-        let mut l = Ladder::new(LadderConfig::LINUX, caps(false, false), RequestKind::CrashStop, 0, &all);
-        let log = run(&mut l, 50 * MS, Ok(SdeiVersion::V1_0), answers(&[(1, &[Rung::Ipi], 0)], &all));
+        let mut l = Ladder::new(
+            LadderConfig::LINUX,
+            caps(false, false),
+            RequestKind::CrashStop,
+            0,
+            &all,
+        );
+        let log = run(
+            &mut l,
+            50 * MS,
+            Ok(SdeiVersion::V1_0),
+            answers(&[(1, &[Rung::Ipi], 0)], &all),
+        );
         assert!(!log.iter().any(|(_, a)| *a == Action::ProbeSdei));
         let lines: Vec<std::string::String> = log
             .iter()
@@ -800,14 +887,20 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(lines, [
-            "sending IPI crash stop to CPUs 1-2",
-            "not sending pseudo-NMI crash stop to CPUs 2: pseudo-NMIs are not enabled",
-            "not sending SDEI crash stop to CPUs 2: no SDEI firmware or no event 0 handler",
-        ]);
+        assert_eq!(
+            lines,
+            [
+                "sending IPI crash stop to CPUs 1-2",
+                "not sending pseudo-NMI crash stop to CPUs 2: pseudo-NMIs are not enabled",
+                "not sending SDEI crash stop to CPUs 2: no SDEI firmware or no event 0 handler",
+            ]
+        );
         let r = l.report();
         assert_eq!(r.unanswered, set(&[2]));
-        assert_eq!(r.rungs[1].status, RungStatus::Skipped(SkipReason::NoPseudoNmi));
+        assert_eq!(
+            r.rungs[1].status,
+            RungStatus::Skipped(SkipReason::NoPseudoNmi)
+        );
         assert_eq!(r.finished, Instant(1000 * MS), "only the IPI rung waited");
         assert_eq!(r.to_string(), "SMP: failed to stop secondary CPUs 2");
     }
@@ -815,9 +908,23 @@ mod tests {
     #[test]
     fn a_failed_probe_skips_sdei_before_announcing_it() {
         let all = set(&[0, 1]);
-        let mut l = Ladder::new(LadderConfig::LINUX, caps(false, true), RequestKind::CrashStop, 0, &all);
-        let log = run(&mut l, 100 * MS, Err(SdeiUnusable::NotEnabled), |_, _| set(&[0, 1]));
-        assert!(!log.iter().any(|(_, a)| matches!(a, Action::Signal { rung: Rung::Sdei, .. })));
+        let mut l = Ladder::new(
+            LadderConfig::LINUX,
+            caps(false, true),
+            RequestKind::CrashStop,
+            0,
+            &all,
+        );
+        let log = run(&mut l, 100 * MS, Err(SdeiUnusable::NotEnabled), |_, _| {
+            set(&[0, 1])
+        });
+        assert!(!log.iter().any(|(_, a)| matches!(
+            a,
+            Action::Signal {
+                rung: Rung::Sdei,
+                ..
+            }
+        )));
         assert!(log.iter().any(|(_, a)| *a
             == Action::Announce(Announcement::Skipping {
                 rung: Rung::Sdei,
@@ -831,7 +938,13 @@ mod tests {
     #[test]
     fn the_probe_is_asked_until_answered() {
         let all = set(&[0, 1]);
-        let mut l = Ladder::new(LadderConfig::LINUX, caps(false, true), RequestKind::Stop, 0, &all);
+        let mut l = Ladder::new(
+            LadderConfig::LINUX,
+            caps(false, true),
+            RequestKind::Stop,
+            0,
+            &all,
+        );
         let out = set(&[0, 1]);
         let mut now = Instant(0);
         loop {
@@ -844,7 +957,13 @@ mod tests {
         assert_eq!(l.step(now, &out), Action::ProbeSdei);
         assert_eq!(l.step(now, &out), Action::ProbeSdei);
         l.sdei_probed(Ok(SdeiVersion::V1_0));
-        assert!(matches!(l.step(now, &out), Action::Announce(Announcement::Sending { rung: Rung::Sdei, .. })));
+        assert!(matches!(
+            l.step(now, &out),
+            Action::Announce(Announcement::Sending {
+                rung: Rung::Sdei,
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -857,7 +976,9 @@ mod tests {
         let all = set(&[0, 1, 2]);
         let mut l = Ladder::new(cfg, caps(true, true), RequestKind::CrashStop, 0, &all);
         // Nobody ever answers; time moves in coarse 2 ms polls.
-        let log = run(&mut l, 2 * MS, Ok(SdeiVersion::V1_0), |_, _| set(&[0, 1, 2]));
+        let log = run(&mut l, 2 * MS, Ok(SdeiVersion::V1_0), |_, _| {
+            set(&[0, 1, 2])
+        });
         let r = l.report();
         for (rr, w) in r.rungs.iter().zip([7, 3, 5]) {
             let d = rr.ended.unwrap().since(rr.started.unwrap());
@@ -872,23 +993,45 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert!(waits.iter().all(|u| [7 * MS, 10 * MS, 15 * MS].contains(&u.0)), "{waits:?}");
+        assert!(
+            waits
+                .iter()
+                .all(|u| [7 * MS, 10 * MS, 15 * MS].contains(&u.0)),
+            "{waits:?}"
+        );
     }
 
     #[test]
     fn the_outstanding_set_is_reread_after_each_rung() {
         let all = set(&[0, 1, 2, 3]);
-        let mut l = Ladder::new(LadderConfig::LINUX, caps(true, false), RequestKind::Stop, 0, &all);
+        let mut l = Ladder::new(
+            LadderConfig::LINUX,
+            caps(true, false),
+            RequestKind::Stop,
+            0,
+            &all,
+        );
         // CPU 2 answers the IPI only at the very end of its wait: the read
         // that ends the wait sees it, so the NMI does not go to it.
         let log = run(
             &mut l,
             MS,
             Ok(SdeiVersion::V1_0),
-            answers(&[(1, &[Rung::Ipi], 0), (2, &[Rung::Ipi], 1000 * MS), (3, &[Rung::PseudoNmi], 0)], &all),
+            answers(
+                &[
+                    (1, &[Rung::Ipi], 0),
+                    (2, &[Rung::Ipi], 1000 * MS),
+                    (3, &[Rung::PseudoNmi], 0),
+                ],
+                &all,
+            ),
         );
         let s = signals(&log);
-        assert_eq!(s[1], (Instant(1000 * MS), Rung::PseudoNmi, set(&[3])), "CPU 2 is not asked again");
+        assert_eq!(
+            s[1],
+            (Instant(1000 * MS), Rung::PseudoNmi, set(&[3])),
+            "CPU 2 is not asked again"
+        );
         let r = l.report();
         assert!(r.all_answered());
         assert_eq!(r.rungs[0].answered, set(&[1, 2]));
@@ -898,12 +1041,21 @@ mod tests {
     #[test]
     fn failed_signals_do_not_hold_the_wait() {
         let all = set(&[0, 1, 2]);
-        let mut l = Ladder::new(LadderConfig::LINUX, caps(false, true), RequestKind::CrashStop, 0, &all);
+        let mut l = Ladder::new(
+            LadderConfig::LINUX,
+            caps(false, true),
+            RequestKind::CrashStop,
+            0,
+            &all,
+        );
         let mut now = Instant(0);
         let mut out = set(&[0, 1, 2]);
         loop {
             match l.step(now, &out) {
-                Action::Signal { rung: Rung::Sdei, targets } => {
+                Action::Signal {
+                    rung: Rung::Sdei,
+                    targets,
+                } => {
                     assert_eq!(targets, set(&[1, 2]));
                     l.signal_failed(&set(&[2, 5]));
                     out.remove(1);
@@ -916,25 +1068,49 @@ mod tests {
             }
         }
         let r = l.report();
-        assert_eq!(r.rungs[2].signal_failed, set(&[2]), "only targets are recorded");
+        assert_eq!(
+            r.rungs[2].signal_failed,
+            set(&[2]),
+            "only targets are recorded"
+        );
         assert_eq!(r.unanswered, set(&[2]));
-        assert_eq!(r.finished, Instant(1001 * MS), "the SDEI wait ended as soon as CPU 1 answered");
+        assert_eq!(
+            r.finished,
+            Instant(1001 * MS),
+            "the SDEI wait ended as soon as CPU 1 answered"
+        );
     }
 
     #[test]
     fn a_backtrace_asks_everyone_first_even_though_no_bit_is_set_yet() {
         let all = set(&[0, 1, 2]);
-        let mut l = Ladder::new(LadderConfig::LINUX, caps(false, false), RequestKind::Backtrace, 0, &all);
+        let mut l = Ladder::new(
+            LadderConfig::LINUX,
+            caps(false, false),
+            RequestKind::Backtrace,
+            0,
+            &all,
+        );
         let a = l.step(Instant(0), &CpuSet::new());
         assert_eq!(
             a,
-            Action::Announce(Announcement::Sending { rung: Rung::Ipi, kind: RequestKind::Backtrace, cpus: set(&[1, 2]) })
+            Action::Announce(Announcement::Sending {
+                rung: Rung::Ipi,
+                kind: RequestKind::Backtrace,
+                cpus: set(&[1, 2])
+            })
         );
     }
 
     #[test]
     fn nothing_to_do_is_done_at_once() {
-        let mut l = Ladder::new(LadderConfig::LINUX, caps(true, true), RequestKind::Stop, 0, &set(&[0]));
+        let mut l = Ladder::new(
+            LadderConfig::LINUX,
+            caps(true, true),
+            RequestKind::Stop,
+            0,
+            &set(&[0]),
+        );
         assert_eq!(l.step(Instant(5), &set(&[0])), Action::Done);
         assert!(l.is_done());
         assert_eq!(l.step(Instant(6), &set(&[0])), Action::Done);
@@ -985,17 +1161,46 @@ mod tests {
     #[test]
     fn drive_sets_words_before_signalling_and_withdraws_unanswered_backtraces() {
         let board: StopBoard<4> = StopBoard::new();
-        let mut req = FakeReq { board: &board, kind: RequestKind::Backtrace, now: 0, online: set(&[0, 1, 2]), takes_ipi: set(&[1]), lines: Vec::new() };
-        let mut l = Ladder::new(LadderConfig::LINUX, caps(false, false), RequestKind::Backtrace, 0, &set(&[0, 1, 2]));
+        let mut req = FakeReq {
+            board: &board,
+            kind: RequestKind::Backtrace,
+            now: 0,
+            online: set(&[0, 1, 2]),
+            takes_ipi: set(&[1]),
+            lines: Vec::new(),
+        };
+        let mut l = Ladder::new(
+            LadderConfig::LINUX,
+            caps(false, false),
+            RequestKind::Backtrace,
+            0,
+            &set(&[0, 1, 2]),
+        );
         let r = drive(&mut l, &board, &mut req);
         assert_eq!(r.answered, set(&[1]));
         assert_eq!(r.unanswered, set(&[2]));
-        assert!(board.read(2).is_empty(), "stale backtrace request withdrawn");
+        assert!(
+            board.read(2).is_empty(),
+            "stale backtrace request withdrawn"
+        );
         assert_eq!(r.to_string(), "no backtrace from CPUs 2");
 
         let board: StopBoard<4> = StopBoard::new();
-        let mut req = FakeReq { board: &board, kind: RequestKind::CrashStop, now: 0, online: set(&[0, 1, 2]), takes_ipi: set(&[1]), lines: Vec::new() };
-        let mut l = Ladder::new(LadderConfig::LINUX, caps(false, false), RequestKind::CrashStop, 0, &set(&[0, 1, 2]));
+        let mut req = FakeReq {
+            board: &board,
+            kind: RequestKind::CrashStop,
+            now: 0,
+            online: set(&[0, 1, 2]),
+            takes_ipi: set(&[1]),
+            lines: Vec::new(),
+        };
+        let mut l = Ladder::new(
+            LadderConfig::LINUX,
+            caps(false, false),
+            RequestKind::CrashStop,
+            0,
+            &set(&[0, 1, 2]),
+        );
         let r = drive(&mut l, &board, &mut req);
         assert_eq!(r.unanswered, set(&[2]));
         assert!(board.read(2).crash(), "a stop request is never withdrawn");
@@ -1012,18 +1217,44 @@ mod tests {
                 _ => [SdeiError::NotSupported.to_x0(), 0, 0, 0],
             }
         };
-        let ok = EventStatus { registered: true, enabled: true, running: false };
+        let ok = EventStatus {
+            registered: true,
+            enabled: true,
+            running: false,
+        };
         let v1 = SdeiVersion::V1_0.encode();
         let mut s = Sdei::new(FakeConduit::new(answer(v1, 0, ok)));
         assert_eq!(probe_sdei(&mut s), Ok(SdeiVersion::V1_0));
-        let mut s = Sdei::new(FakeConduit::new(answer(SdeiError::NotSupported.to_x0(), 0, ok)));
-        assert_eq!(probe_sdei(&mut s), Err(SdeiUnusable::Version(SdeiError::NotSupported)));
-        let v2 = SdeiVersion { major: 2, minor: 0, vendor: 0 }.encode();
+        let mut s = Sdei::new(FakeConduit::new(answer(
+            SdeiError::NotSupported.to_x0(),
+            0,
+            ok,
+        )));
+        assert_eq!(
+            probe_sdei(&mut s),
+            Err(SdeiUnusable::Version(SdeiError::NotSupported))
+        );
+        let v2 = SdeiVersion {
+            major: 2,
+            minor: 0,
+            vendor: 0,
+        }
+        .encode();
         let mut s = Sdei::new(FakeConduit::new(answer(v2, 0, ok)));
-        assert_eq!(probe_sdei(&mut s), Err(SdeiUnusable::UnsupportedVersion { major: 2, minor: 0 }));
+        assert_eq!(
+            probe_sdei(&mut s),
+            Err(SdeiUnusable::UnsupportedVersion { major: 2, minor: 0 })
+        );
         let mut s = Sdei::new(FakeConduit::new(answer(v1, 1, ok)));
         assert_eq!(probe_sdei(&mut s), Err(SdeiUnusable::NotSignalable));
-        let mut s = Sdei::new(FakeConduit::new(answer(v1, 0, EventStatus { enabled: false, ..ok })));
+        let mut s = Sdei::new(FakeConduit::new(answer(
+            v1,
+            0,
+            EventStatus {
+                enabled: false,
+                ..ok
+            },
+        )));
         assert_eq!(probe_sdei(&mut s), Err(SdeiUnusable::NotEnabled));
         let mut s = Sdei::new(FakeConduit::new(answer(v1, 0, EventStatus::default())));
         assert_eq!(probe_sdei(&mut s), Err(SdeiUnusable::NotRegistered));

@@ -22,13 +22,15 @@ pub mod cpuset;
 pub mod ladder;
 pub mod routine;
 
-pub use board::{CpuOutOfRange, Request, RequestKind, StopBoard, REQ_BACKTRACE, REQ_CRASH, REQ_STOP};
+pub use board::{
+    CpuOutOfRange, Request, RequestKind, StopBoard, REQ_BACKTRACE, REQ_CRASH, REQ_STOP,
+};
 pub use cpuset::{CpuSet, MAX_CPUS};
 pub use ladder::{
     drive, probe_sdei, Action, Announcement, Capabilities, Instant, Ladder, LadderConfig, Report,
     Requester, Rung, RungReport, RungStatus, SdeiUnusable, SignalError, SkipReason,
 };
 pub use routine::{
-    on_ipi, on_sdei_event, resumed_park, EventContext, IpiOutcome, ParkRoutine, PowerOff, SdeiEntry,
-    SdeiExit, SdeiOutcome, StopCpu, StopPolicy,
+    on_ipi, on_sdei_event, resumed_park, EventContext, IpiOutcome, ParkRoutine, PowerOff,
+    SdeiEntry, SdeiExit, SdeiOutcome, StopCpu, StopPolicy,
 };

@@ -323,7 +323,12 @@ mod tests {
             for (i, c) in ctx.iter_mut().enumerate() {
                 *c = 0x100 + i as u64;
             }
-            Fake { id, ops: Vec::new(), ctx, in_dispatch: false }
+            Fake {
+                id,
+                ops: Vec::new(),
+                ctx,
+                in_dispatch: false,
+            }
         }
     }
 
@@ -357,7 +362,10 @@ mod tests {
         fn event_context(&mut self, n: u64) -> Result<u64, SdeiError> {
             assert!(self.in_dispatch, "EVENT_CONTEXT outside a dispatch");
             self.ops.push(Op::Context(n));
-            self.ctx.get(n as usize).copied().ok_or(SdeiError::InvalidParameters)
+            self.ctx
+                .get(n as usize)
+                .copied()
+                .ok_or(SdeiError::InvalidParameters)
         }
     }
     impl PowerOff for Fake {
@@ -369,13 +377,23 @@ mod tests {
     }
 
     fn regs(pc: u64) -> Regs {
-        Regs { pc, sp: 0xffff_8000_0a00_3e40, pstate: 0x3c5, ..Default::default() }
+        Regs {
+            pc,
+            sp: 0xffff_8000_0a00_3e40,
+            pstate: 0x3c5,
+            ..Default::default()
+        }
     }
 
     fn entry(pc: u64) -> SdeiEntry {
         let mut live = regs(0);
         live.x[20] = 0x2020;
-        SdeiEntry { event: 0, pc, pstate: 0x3c5, live }
+        SdeiEntry {
+            event: 0,
+            pc,
+            pstate: 0x3c5,
+            live,
+        }
     }
 
     #[test]
@@ -387,7 +405,14 @@ mod tests {
         assert_eq!(out, IpiOutcome::Parked(Parked));
         assert_eq!(
             c.ops,
-            [Op::MaskDaif, Op::Note(0xaaa0), Op::ClearOnline, Op::PeMask, Op::MaskDaif, Op::CpuOff]
+            [
+                Op::MaskDaif,
+                Op::Note(0xaaa0),
+                Op::ClearOnline,
+                Op::PeMask,
+                Op::MaskDaif,
+                Op::CpuOff
+            ]
         );
     }
 
@@ -396,9 +421,21 @@ mod tests {
         let b: StopBoard<2> = StopBoard::new();
         b.request(1, RequestKind::Stop).unwrap();
         let mut c = Fake::new(1);
-        let p = StopPolicy { after_ipi: ParkRoutine::Wfi, ..StopPolicy::LINUX };
+        let p = StopPolicy {
+            after_ipi: ParkRoutine::Wfi,
+            ..StopPolicy::LINUX
+        };
         assert_eq!(on_ipi(&b, &mut c, &regs(1), &p), IpiOutcome::Parked(Parked));
-        assert_eq!(c.ops, [Op::MaskDaif, Op::ClearOnline, Op::PeMask, Op::MaskDaif, Op::Park]);
+        assert_eq!(
+            c.ops,
+            [
+                Op::MaskDaif,
+                Op::ClearOnline,
+                Op::PeMask,
+                Op::MaskDaif,
+                Op::Park
+            ]
+        );
     }
 
     #[test]
@@ -409,10 +446,35 @@ mod tests {
         c.in_dispatch = true;
         let out = on_sdei_event(&b, &mut c, &entry(0xbbb0), &StopPolicy::LINUX);
         assert_eq!(out, SdeiOutcome::Parked(Parked));
-        let ctx: Vec<u64> = c.ops.iter().filter_map(|o| match o { Op::Context(n) => Some(*n), _ => None }).collect();
-        assert_eq!(ctx, (0..18).collect::<Vec<_>>(), "x0..x17 fetched once each");
-        let rest: Vec<Op> = c.ops.iter().copied().filter(|o| !matches!(o, Op::Context(_))).collect();
-        assert_eq!(rest, [Op::MaskDaif, Op::Note(0xbbb0), Op::ClearOnline, Op::PeMask, Op::Park]);
+        let ctx: Vec<u64> = c
+            .ops
+            .iter()
+            .filter_map(|o| match o {
+                Op::Context(n) => Some(*n),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            ctx,
+            (0..18).collect::<Vec<_>>(),
+            "x0..x17 fetched once each"
+        );
+        let rest: Vec<Op> = c
+            .ops
+            .iter()
+            .copied()
+            .filter(|o| !matches!(o, Op::Context(_)))
+            .collect();
+        assert_eq!(
+            rest,
+            [
+                Op::MaskDaif,
+                Op::Note(0xbbb0),
+                Op::ClearOnline,
+                Op::PeMask,
+                Op::Park
+            ]
+        );
 
         // Complete-and-resume: the handler returns, the CPU_OFF happens later,
         // outside the dispatch.
@@ -420,7 +482,10 @@ mod tests {
         b.request(1, RequestKind::CrashStop).unwrap();
         let mut c = Fake::new(1);
         c.in_dispatch = true;
-        let p = StopPolicy { sdei_exit: SdeiExit::CompleteAndResume(ParkRoutine::CpuOff), ..StopPolicy::LINUX };
+        let p = StopPolicy {
+            sdei_exit: SdeiExit::CompleteAndResume(ParkRoutine::CpuOff),
+            ..StopPolicy::LINUX
+        };
         let out = on_sdei_event(&b, &mut c, &entry(0xbbb0), &p);
         assert_eq!(out, SdeiOutcome::CompleteAndResume(ParkRoutine::CpuOff));
         assert!(!c.ops.contains(&Op::CpuOff) && !c.ops.contains(&Op::Park));
@@ -438,7 +503,10 @@ mod tests {
         assert_eq!(r.x[0], 0x100);
         assert_eq!(r.x[17], 0x111);
         assert_eq!(r.x[20], 0x2020, "x18..x30 come from the entry registers");
-        assert_eq!((r.pc, r.pstate, r.sp), (0xccc0, 0x3c5, 0xffff_8000_0a00_3e40));
+        assert_eq!(
+            (r.pc, r.pstate, r.sp),
+            (0xccc0, 0x3c5, 0xffff_8000_0a00_3e40)
+        );
     }
 
     #[test]
@@ -446,13 +514,22 @@ mod tests {
         let b: StopBoard<2> = StopBoard::new();
         let mut c = Fake::new(1);
         c.in_dispatch = true;
-        assert_eq!(on_sdei_event(&b, &mut c, &entry(1), &StopPolicy::LINUX), SdeiOutcome::Complete);
+        assert_eq!(
+            on_sdei_event(&b, &mut c, &entry(1), &StopPolicy::LINUX),
+            SdeiOutcome::Complete
+        );
         assert!(c.ops.is_empty(), "no register read, no ack: {:?}", c.ops);
         c.in_dispatch = false;
-        assert_eq!(on_ipi(&b, &mut c, &regs(1), &StopPolicy::LINUX), IpiOutcome::Resume);
+        assert_eq!(
+            on_ipi(&b, &mut c, &regs(1), &StopPolicy::LINUX),
+            IpiOutcome::Resume
+        );
         // Both left the busy flag clear: a real request is still served.
         b.request(1, RequestKind::Stop).unwrap();
-        assert_eq!(on_ipi(&b, &mut c, &regs(1), &StopPolicy::LINUX), IpiOutcome::Parked(Parked));
+        assert_eq!(
+            on_ipi(&b, &mut c, &regs(1), &StopPolicy::LINUX),
+            IpiOutcome::Parked(Parked)
+        );
     }
 
     #[test]
@@ -461,7 +538,10 @@ mod tests {
         b.request(1, RequestKind::Backtrace).unwrap();
         let mut c = Fake::new(1);
         c.in_dispatch = true;
-        assert_eq!(on_sdei_event(&b, &mut c, &entry(0xddd0), &StopPolicy::LINUX), SdeiOutcome::Complete);
+        assert_eq!(
+            on_sdei_event(&b, &mut c, &entry(0xddd0), &StopPolicy::LINUX),
+            SdeiOutcome::Complete
+        );
         assert!(c.ops.contains(&Op::Backtrace(0xddd0)));
         assert!(b.read(1).is_empty(), "backtrace acknowledged");
 
@@ -469,7 +549,10 @@ mod tests {
         b.request(1, RequestKind::CrashStop).unwrap();
         let mut c = Fake::new(1);
         c.in_dispatch = true;
-        assert_eq!(on_sdei_event(&b, &mut c, &entry(0xeee0), &StopPolicy::LINUX), SdeiOutcome::Parked(Parked));
+        assert_eq!(
+            on_sdei_event(&b, &mut c, &entry(0xeee0), &StopPolicy::LINUX),
+            SdeiOutcome::Parked(Parked)
+        );
         let n_ctx = c.ops.iter().filter(|o| matches!(o, Op::Context(_))).count();
         assert_eq!(n_ctx, 18, "registers fetched once for backtrace and note");
         let i_bt = c.ops.iter().position(|o| *o == Op::Backtrace(0xeee0));
@@ -487,10 +570,16 @@ mod tests {
         assert!(b.enter(1)); // the outer IPI handler is running
         let mut c = Fake::new(1);
         c.in_dispatch = true;
-        assert_eq!(on_sdei_event(&b, &mut c, &entry(0xf0), &StopPolicy::LINUX), SdeiOutcome::Complete);
+        assert_eq!(
+            on_sdei_event(&b, &mut c, &entry(0xf0), &StopPolicy::LINUX),
+            SdeiOutcome::Complete
+        );
         assert!(c.ops.is_empty(), "{:?}", c.ops);
         c.in_dispatch = false;
-        assert_eq!(on_ipi(&b, &mut c, &regs(0xf1), &StopPolicy::LINUX), IpiOutcome::Resume);
+        assert_eq!(
+            on_ipi(&b, &mut c, &regs(0xf1), &StopPolicy::LINUX),
+            IpiOutcome::Resume
+        );
         assert!(c.ops.is_empty());
     }
 }

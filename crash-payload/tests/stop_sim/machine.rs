@@ -82,12 +82,30 @@ impl CpuState {
     /// Every state the exhaustive test enumerates.
     pub const ALL: [CpuState; 9] = [
         CpuState::Offline,
-        CpuState::Spinning { mask: Mask::None, pe_masked: false },
-        CpuState::Spinning { mask: Mask::Irqs, pe_masked: false },
-        CpuState::Spinning { mask: Mask::Daif, pe_masked: false },
-        CpuState::Spinning { mask: Mask::None, pe_masked: true },
-        CpuState::Spinning { mask: Mask::Irqs, pe_masked: true },
-        CpuState::Spinning { mask: Mask::Daif, pe_masked: true },
+        CpuState::Spinning {
+            mask: Mask::None,
+            pe_masked: false,
+        },
+        CpuState::Spinning {
+            mask: Mask::Irqs,
+            pe_masked: false,
+        },
+        CpuState::Spinning {
+            mask: Mask::Daif,
+            pe_masked: false,
+        },
+        CpuState::Spinning {
+            mask: Mask::None,
+            pe_masked: true,
+        },
+        CpuState::Spinning {
+            mask: Mask::Irqs,
+            pe_masked: true,
+        },
+        CpuState::Spinning {
+            mask: Mask::Daif,
+            pe_masked: true,
+        },
         CpuState::InHandlerWedged,
         CpuState::InHandlerUntil { ms: 1040 },
     ];
@@ -350,7 +368,12 @@ impl World {
             },
             SDEI_EVENT_STATUS => {
                 let p = g.pes[pe];
-                EventStatus { registered: p.registered, enabled: p.enabled, running: p.running }.to_raw()
+                EventStatus {
+                    registered: p.registered,
+                    enabled: p.enabled,
+                    running: p.running,
+                }
+                .to_raw()
             }
             SDEI_PE_MASK => {
                 let was = g.pes[pe].masked;
@@ -485,7 +508,10 @@ impl SimCpu {
         g.generation += 1;
     }
     fn conduit(&self) -> SimConduit {
-        SimConduit { world: self.world.clone(), pe: self.id }
+        SimConduit {
+            world: self.world.clone(),
+            pe: self.id,
+        }
     }
     fn check(&self, ok: bool, what: &str) {
         if !ok {
@@ -506,7 +532,10 @@ impl StopCpu for SimCpu {
     }
     fn write_crash_note(&mut self, regs: &Regs) {
         self.check(self.daif_masked, "note written with DAIF unmasked");
-        let mut pr = ElfPrstatus { pr_pid: pid(self.id), ..Default::default() };
+        let mut pr = ElfPrstatus {
+            pr_pid: pid(self.id),
+            ..Default::default()
+        };
         pr.set_regs(regs);
         let buf = crash_note::build(&pr);
         for (dst, src) in self.world.notes[self.id].iter().zip(buf.iter()) {
@@ -531,7 +560,11 @@ impl StopCpu for SimCpu {
     }
     fn park(&mut self) -> SimParked {
         self.check(self.acked, "parked without acknowledging");
-        self.op(if self.in_dispatch { Op::ParkInDispatch } else { Op::Park });
+        self.op(if self.in_dispatch {
+            Op::ParkInDispatch
+        } else {
+            Op::Park
+        });
         SimParked
     }
 }
@@ -587,8 +620,16 @@ fn cpu_thread(world: Arc<World>, cpu: usize) {
         }
         let Some(work) = deliverable(&world, &g, cpu) else {
             g.cpus[cpu].busy = false;
-            let wait = if world.cfg.real_time { Duration::from_micros(200) } else { Duration::from_millis(50) };
-            g = world.cv.wait_timeout(g, wait).map(|(g, _)| g).unwrap_or_else(|p| p.into_inner().0);
+            let wait = if world.cfg.real_time {
+                Duration::from_micros(200)
+            } else {
+                Duration::from_millis(50)
+            };
+            g = world
+                .cv
+                .wait_timeout(g, wait)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
             continue;
         };
         g.cpus[cpu].busy = true;
@@ -662,7 +703,12 @@ fn cpu_thread(world: Arc<World>, cpu: usize) {
                 }
                 live.pc = 0;
                 live.pstate = 0;
-                let entry = SdeiEntry { event: 0, pc: interrupted.pc, pstate: interrupted.pstate, live };
+                let entry = SdeiEntry {
+                    event: 0,
+                    pc: interrupted.pc,
+                    pstate: interrupted.pstate,
+                    live,
+                };
                 let mut c = SimCpu {
                     world: world.clone(),
                     id: cpu,
@@ -672,11 +718,15 @@ fn cpu_thread(world: Arc<World>, cpu: usize) {
                     acked: false,
                 };
                 let out = on_sdei_event(&world.board, &mut c, &entry, &world.cfg.policy);
-                let mut conduit = SimConduit { world: world.clone(), pe: cpu };
+                let mut conduit = SimConduit {
+                    world: world.clone(),
+                    pe: cpu,
+                };
                 match out {
                     SdeiOutcome::Complete => {
                         c.op(Op::Complete);
-                        let r = conduit.call(SDEI_EVENT_COMPLETE, [SDEI_EV_HANDLED, 0, 0, 0, 0, 0, 0]);
+                        let r =
+                            conduit.call(SDEI_EVENT_COMPLETE, [SDEI_EV_HANDLED, 0, 0, 0, 0, 0, 0]);
                         g = world.lock();
                         if r[0] != 0 {
                             World::violation(&mut g, format!("CPU {cpu}: COMPLETE refused"));
@@ -686,10 +736,16 @@ fn cpu_thread(world: Arc<World>, cpu: usize) {
                     }
                     SdeiOutcome::CompleteAndResume(routine) => {
                         c.op(Op::CompleteAndResume(routine));
-                        let r = conduit.call(SDEI_EVENT_COMPLETE_AND_RESUME, [0xffff_8000_0811_0000, 0, 0, 0, 0, 0, 0]);
+                        let r = conduit.call(
+                            SDEI_EVENT_COMPLETE_AND_RESUME,
+                            [0xffff_8000_0811_0000, 0, 0, 0, 0, 0, 0],
+                        );
                         if r[0] != 0 {
                             let mut g = world.lock();
-                            World::violation(&mut g, format!("CPU {cpu}: COMPLETE_AND_RESUME refused"));
+                            World::violation(
+                                &mut g,
+                                format!("CPU {cpu}: COMPLETE_AND_RESUME refused"),
+                            );
                         }
                         // Now outside the dispatch, in the park routine.
                         c.in_dispatch = false;
@@ -734,14 +790,26 @@ impl Machine {
         for (cpu, s) in cfg.states.iter().enumerate() {
             let (ctx, mask, pe_masked, running) = match *s {
                 CpuState::Offline => (Ctx::Off, Mask::None, true, false),
-                CpuState::Spinning { mask, pe_masked } => (Ctx::Spinning(mask), mask, pe_masked, false),
-                CpuState::InHandlerWedged => (Ctx::Foreign { until_ms: None }, Mask::Daif, false, true),
-                CpuState::InHandlerUntil { ms } => (Ctx::Foreign { until_ms: Some(ms) }, Mask::Daif, false, true),
+                CpuState::Spinning { mask, pe_masked } => {
+                    (Ctx::Spinning(mask), mask, pe_masked, false)
+                }
+                CpuState::InHandlerWedged => {
+                    (Ctx::Foreign { until_ms: None }, Mask::Daif, false, true)
+                }
+                CpuState::InHandlerUntil { ms } => {
+                    (Ctx::Foreign { until_ms: Some(ms) }, Mask::Daif, false, true)
+                }
             };
             let regs = program_regs(cpu, mask, cfg.pseudo_nmi);
             let mut saved = [0u64; 18];
             saved.copy_from_slice(&regs.x[..18]);
-            cpus.push(CpuSim { ctx: if cpu == 0 { Ctx::Handling } else { ctx }, ipi: false, nmi: false, busy: false, regs });
+            cpus.push(CpuSim {
+                ctx: if cpu == 0 { Ctx::Handling } else { ctx },
+                ipi: false,
+                nmi: false,
+                busy: false,
+                regs,
+            });
             pes.push(Pe {
                 has_sdei,
                 registered: s.online(),
@@ -755,12 +823,24 @@ impl Machine {
             });
         }
         let world = Arc::new(World {
-            online: cfg.states.iter().map(|s| AtomicBool::new(s.online())).collect(),
-            notes: (0..n).map(|_| (0..CRASH_NOTE_BUF_SIZE).map(|_| AtomicU8::new(0)).collect()).collect(),
+            online: cfg
+                .states
+                .iter()
+                .map(|s| AtomicBool::new(s.online()))
+                .collect(),
+            notes: (0..n)
+                .map(|_| (0..CRASH_NOTE_BUF_SIZE).map(|_| AtomicU8::new(0)).collect())
+                .collect(),
             board: StopBoard::new(),
             virtual_ns: AtomicU64::new(0),
             start: std::time::Instant::now(),
-            st: Mutex::new(State { cpus, pes, events: Vec::new(), shutdown: false, generation: 0 }),
+            st: Mutex::new(State {
+                cpus,
+                pes,
+                events: Vec::new(),
+                shutdown: false,
+                generation: 0,
+            }),
             cv: Condvar::new(),
             cfg,
         });
@@ -790,7 +870,12 @@ impl Machine {
 
     /// The requester running on CPU 0.
     pub fn requester(&self, kind: RequestKind) -> SimRequester {
-        SimRequester { world: self.world.clone(), kind, last_generation: u64::MAX, lines: Vec::new() }
+        SimRequester {
+            world: self.world.clone(),
+            kind,
+            last_generation: u64::MAX,
+            lines: Vec::new(),
+        }
     }
 
     /// Writes CPU 0's own note (`crash_save_cpu` on the panicking CPU).
@@ -800,9 +885,15 @@ impl Machine {
             _ => Mask::Daif,
         };
         let regs = program_regs(0, mask, self.world.cfg.pseudo_nmi);
-        let mut pr = ElfPrstatus { pr_pid: pid(0), ..Default::default() };
+        let mut pr = ElfPrstatus {
+            pr_pid: pid(0),
+            ..Default::default()
+        };
         pr.set_regs(&regs);
-        for (dst, src) in self.world.notes[0].iter().zip(crash_note::build(&pr).iter()) {
+        for (dst, src) in self.world.notes[0]
+            .iter()
+            .zip(crash_note::build(&pr).iter())
+        {
             dst.store(*src, Ordering::Relaxed);
         }
     }
@@ -827,7 +918,12 @@ impl Machine {
         let g = self.world.lock();
         Record {
             events: g.events.clone(),
-            online: self.world.online.iter().map(|o| o.load(Ordering::Acquire)).collect(),
+            online: self
+                .world
+                .online
+                .iter()
+                .map(|o| o.load(Ordering::Acquire))
+                .collect(),
             notes: self
                 .world
                 .notes
@@ -837,7 +933,9 @@ impl Machine {
             pe_masked: g.pes.iter().map(|p| p.masked).collect(),
             pe_running: g.pes.iter().map(|p| p.running).collect(),
             pe_powered: g.pes.iter().map(|p| p.powered).collect(),
-            board: (0..self.world.cfg.states.len()).map(|c| self.world.board.read(c).0).collect(),
+            board: (0..self.world.cfg.states.len())
+                .map(|c| self.world.board.read(c).0)
+                .collect(),
         }
     }
 }
@@ -879,13 +977,21 @@ fn quiesce(w: &World) -> u64 {
     loop {
         let n = g.cpus.len();
         let idle = (1..n).all(|c| {
-            matches!(g.cpus[c].ctx, Ctx::Stopped | Ctx::Off) || (!g.cpus[c].busy && deliverable(w, &g, c).is_none())
+            matches!(g.cpus[c].ctx, Ctx::Stopped | Ctx::Off)
+                || (!g.cpus[c].busy && deliverable(w, &g, c).is_none())
         });
         if idle {
             return g.generation;
         }
-        assert!(std::time::Instant::now() < deadline, "simulation hung: {:?}", g.cpus);
-        g = w.cv.wait_timeout(g, Duration::from_millis(5)).map(|(g, _)| g).unwrap_or_else(|p| p.into_inner().0);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "simulation hung: {:?}",
+            g.cpus
+        );
+        g =
+            w.cv.wait_timeout(g, Duration::from_millis(5))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
     }
 }
 
@@ -929,7 +1035,10 @@ impl Requester for SimRequester {
         {
             let mut g = w.lock();
             if word.is_empty() {
-                World::violation(&mut g, format!("CPU {cpu} signalled before its request word was set"));
+                World::violation(
+                    &mut g,
+                    format!("CPU {cpu} signalled before its request word was set"),
+                );
             }
             g.events.push(Ev::Signal(rung, cpu));
             match rung {
@@ -939,7 +1048,12 @@ impl Requester for SimRequester {
             }
         }
         let r = match rung {
-            Rung::Sdei => Sdei::new(SimConduit { world: w.clone(), pe: 0 }).signal(mpidr(cpu)).map_err(SignalError::Sdei),
+            Rung::Sdei => Sdei::new(SimConduit {
+                world: w.clone(),
+                pe: 0,
+            })
+            .signal(mpidr(cpu))
+            .map_err(SignalError::Sdei),
             _ => Ok(()),
         };
         w.cv.notify_all();
@@ -947,7 +1061,10 @@ impl Requester for SimRequester {
     }
 
     fn probe_sdei(&mut self) -> Result<SdeiVersion, SdeiUnusable> {
-        probe_sdei(&mut Sdei::new(SimConduit { world: self.world.clone(), pe: 0 }))
+        probe_sdei(&mut Sdei::new(SimConduit {
+            world: self.world.clone(),
+            pe: 0,
+        }))
     }
 
     fn relax(&mut self, until: Instant) {
@@ -968,7 +1085,9 @@ impl Requester for SimRequester {
         let now = w.now();
         let next = {
             let g = w.lock();
-            World::next_timer_ms(&g).map(|ms| ms * 1_000_000).filter(|&t| t > now.0)
+            World::next_timer_ms(&g)
+                .map(|ms| ms * 1_000_000)
+                .filter(|&t| t > now.0)
         };
         let to = next.map_or(until.0, |t| t.min(until.0));
         w.virtual_ns.store(to.max(now.0), Ordering::SeqCst);

@@ -135,9 +135,23 @@ impl Cpu {
 
     fn save(self, old_vbar: u64) -> Saved {
         if self.el2 {
-            Saved { sctlr: mrs!("sctlr_el2"), tcr: mrs!("tcr_el2"), mair: mrs!("mair_el2"), ttbr0: mrs!("ttbr0_el2"), cpacr: mrs!("cptr_el2"), vbar: old_vbar }
+            Saved {
+                sctlr: mrs!("sctlr_el2"),
+                tcr: mrs!("tcr_el2"),
+                mair: mrs!("mair_el2"),
+                ttbr0: mrs!("ttbr0_el2"),
+                cpacr: mrs!("cptr_el2"),
+                vbar: old_vbar,
+            }
         } else {
-            Saved { sctlr: mrs!("sctlr_el1"), tcr: mrs!("tcr_el1"), mair: mrs!("mair_el1"), ttbr0: mrs!("ttbr0_el1"), cpacr: mrs!("cpacr_el1"), vbar: old_vbar }
+            Saved {
+                sctlr: mrs!("sctlr_el1"),
+                tcr: mrs!("tcr_el1"),
+                mair: mrs!("mair_el1"),
+                ttbr0: mrs!("ttbr0_el1"),
+                cpacr: mrs!("cpacr_el1"),
+                vbar: old_vbar,
+            }
         }
     }
 
@@ -156,7 +170,7 @@ impl Cpu {
             msr!("tcr_el2", tcr);
             msr!("ttbr0_el2", root);
             isb(); // the new translation registers are in effect
-            // SAFETY: invalidating EL2 TLB entries only drops cached translations.
+                   // SAFETY: invalidating EL2 TLB entries only drops cached translations.
             unsafe { asm!("tlbi alle2", "dsb nsh", options(nostack, preserves_flags)) }; // no stale entry of the old kernel; wait for it
             isb(); // the invalidation is seen before the MMU goes on
             let s = mrs!("sctlr_el2");
@@ -166,7 +180,7 @@ impl Cpu {
             msr!("tcr_el1", tcr);
             msr!("ttbr0_el1", root);
             isb(); // the new translation registers are in effect
-            // SAFETY: invalidating EL1 TLB entries only drops cached translations.
+                   // SAFETY: invalidating EL1 TLB entries only drops cached translations.
             unsafe { asm!("tlbi vmalle1", "dsb nsh", options(nostack, preserves_flags)) }; // no stale entry of the old kernel; wait for it
             isb(); // the invalidation is seen before the MMU goes on
             let s = mrs!("sctlr_el1");
@@ -275,7 +289,9 @@ fn ce_self_test() -> bool {
     for (i, b) in buf.iter_mut().enumerate() {
         *b = (i as u8).wrapping_mul(37).wrapping_add(11);
     }
-    [0usize, 3, 55, 56, 64, 119, 200].iter().all(|&n| sha256::digest(&buf[..n], compress_ce) == sha256::digest(&buf[..n], compress_soft))
+    [0usize, 3, 55, 56, 64, 119, 200].iter().all(|&n| {
+        sha256::digest(&buf[..n], compress_ce) == sha256::digest(&buf[..n], compress_soft)
+    })
 }
 
 /// Clean+invalidate every segment to the PoC.
@@ -295,9 +311,16 @@ fn build_map(cpu: Cpu, p: &Params, base: u64, image_size: u64) -> Result<u64, Ma
     let tables = unsafe { &mut *POOL.0.get() };
     let root = tables.as_ptr() as u64;
     let mut b = Builder::new(tables, root, cpu.regime())?;
-    b.map_normal(base, base.checked_add(image_size).ok_or(MapError::TooHigh(base))?)?;
+    b.map_normal(
+        base,
+        base.checked_add(image_size)
+            .ok_or(MapError::TooHigh(base))?,
+    )?;
     for s in p.used() {
-        b.map_normal(s.addr, s.addr.checked_add(s.len).ok_or(MapError::TooHigh(s.addr))?)?;
+        b.map_normal(
+            s.addr,
+            s.addr.checked_add(s.len).ok_or(MapError::TooHigh(s.addr))?,
+        )?;
     }
     if p.uart_pl011 != 0 {
         b.map_device_page(p.uart_pl011)?;
@@ -315,7 +338,8 @@ extern "C" fn purgatory_main(base: usize, old_vbar: u64) -> ! {
     // compile-time zeros.
     let p: Params = unsafe { core::ptr::read_volatile(core::ptr::addr_of!(purgatory_params)) };
     // SAFETY: the header is at `base` (entry.S); `image_size` is 8-aligned.
-    let image_size = unsafe { core::ptr::read_volatile((base + layout::HDR_IMAGE_SIZE) as *const u64) };
+    let image_size =
+        unsafe { core::ptr::read_volatile((base + layout::HDR_IMAGE_SIZE) as *const u64) };
     if p.check().is_ok() {
         UART.store(p.uart_pl011 as usize, Ordering::Relaxed);
     }
@@ -343,7 +367,11 @@ extern "C" fn purgatory_main(base: usize, old_vbar: u64) -> ! {
                     MapError::TooHigh(a) => ("address above 2^48", a),
                     MapError::Conflict(a) => ("Device and Normal memory share a block", a),
                 };
-                con.str("purgatory: no identity map (").str(what).str(" at ").hex(at).str("); verifying with caches off\n");
+                con.str("purgatory: no identity map (")
+                    .str(what)
+                    .str(" at ")
+                    .hex(at)
+                    .str("); verifying with caches off\n");
             }
         }
     }
@@ -372,8 +400,16 @@ extern "C" fn purgatory_main(base: usize, old_vbar: u64) -> ! {
         };
         let got = sha256::digest(data, compress);
         if got != s.sha256 {
-            con.str("purgatory: segment ").dec(i as u64).str(" at ").hex(s.addr).str(" (").dec(s.len).str(" bytes): SHA-256 mismatch\n");
-            con.str("purgatory:   expected ").digest(&s.sha256).str("\n");
+            con.str("purgatory: segment ")
+                .dec(i as u64)
+                .str(" at ")
+                .hex(s.addr)
+                .str(" (")
+                .dec(s.len)
+                .str(" bytes): SHA-256 mismatch\n");
+            con.str("purgatory:   expected ")
+                .digest(&s.sha256)
+                .str("\n");
             con.str("purgatory:   got      ").digest(&got).str("\n");
             con.str("purgatory: not entering the kernel; parked\n");
             park();
@@ -387,10 +423,29 @@ extern "C" fn purgatory_main(base: usize, old_vbar: u64) -> ! {
 
     if p.flags & FLAG_QUIET == 0 {
         let (ms, tenths) = text::ticks_to_ms(t1.wrapping_sub(t0), mrs!("cntfrq_el0") & 0xffff_ffff);
-        con.str("purgatory: ").dec(segs.len() as u64).str(" segments, ").dec(total).str(" bytes verified in ").dec(ms).str(".").dec(tenths);
-        con.str(if insns { " ms (SHA-256 instructions, " } else { " ms (software SHA-256, " });
-        con.str(if mmu_on { "MMU and caches on)\n" } else { "MMU and caches off)\n" });
-        con.str("purgatory: entering ").hex(p.kernel_entry).str(" with x0 = ").hex(p.dtb).str("\n");
+        con.str("purgatory: ")
+            .dec(segs.len() as u64)
+            .str(" segments, ")
+            .dec(total)
+            .str(" bytes verified in ")
+            .dec(ms)
+            .str(".")
+            .dec(tenths);
+        con.str(if insns {
+            " ms (SHA-256 instructions, "
+        } else {
+            " ms (software SHA-256, "
+        });
+        con.str(if mmu_on {
+            "MMU and caches on)\n"
+        } else {
+            "MMU and caches off)\n"
+        });
+        con.str("purgatory: entering ")
+            .hex(p.kernel_entry)
+            .str(" with x0 = ")
+            .hex(p.dtb)
+            .str("\n");
     }
     let end = base + image_size as usize;
     // SAFETY: `saved` holds the values read at entry; the exit routine puts
@@ -401,7 +456,16 @@ extern "C" fn purgatory_main(base: usize, old_vbar: u64) -> ! {
 /// From the vectors in `entry.S`: an exception we never expect.
 #[no_mangle]
 extern "C" fn purgatory_exception(vector: u64, esr: u64, elr: u64, far: u64) -> ! {
-    Console.str("purgatory: exception (vector ").dec(vector).str(") ESR=").hex(esr).str(" ELR=").hex(elr).str(" FAR=").hex(far).str("; parked\n");
+    Console
+        .str("purgatory: exception (vector ")
+        .dec(vector)
+        .str(") ESR=")
+        .hex(esr)
+        .str(" ELR=")
+        .hex(elr)
+        .str(" FAR=")
+        .hex(far)
+        .str("; parked\n");
     park()
 }
 
