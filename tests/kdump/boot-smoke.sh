@@ -10,6 +10,8 @@
 # Usage: tests/kdump/boot-smoke.sh [WORKDIR]   (default /tmp/kexec-rs-kdump-smoke)
 # VMCORE_BIN=path: a static aarch64 vmcore to use instead of this tree's (which is built).
 # CRASHKERNEL=128M: another reservation (default 256M, as the drill).
+# SDEI_FW=sdei-fw.bin SDEI_KO=sdei-stop.ko (as tests/drill/crash-drill builds them): boot under the
+#   project's EL3 firmware; start must then load sdei-stop.ko and status must say every CPU.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -32,6 +34,16 @@ aarch64-linux-gnu-strip -o "$F/usr/bin/vmcore" "${VMCORE_BIN:-$REPO/target/$MUSL
 cp "$ROOT/bin/busybox" "$F/bin/"
 cp "$ROOT/boot/vmlinuz-$KVER" "$F/boot/"
 cp "$MODS/modules.order" "$MODS/modules.builtin" "$F/lib/modules/$KVER/"
+# shellcheck disable=SC2054  # commas inside one QEMU option
+fwargs=(-machine virt,gic-version=3)
+status_rc=3
+if [ -n "${SDEI_FW:-}" ]; then
+    mkdir -p "$F/lib/modules/$KVER/extra"
+    cp "${SDEI_KO:?SDEI_KO with SDEI_FW}" "$F/lib/modules/$KVER/extra/sdei-stop.ko"
+    # shellcheck disable=SC2054
+    fwargs=(-machine virt,secure=on,gic-version=3 -bios "$SDEI_FW")
+    status_rc=0
+fi
 for m in drivers/virtio/virtio_mmio net/9p/9pnet net/9p/9pnet_virtio fs/netfs/netfs fs/fscache/fscache fs/9p/9p; do
     mkdir -p "$F/lib/modules/$KVER/kernel/$(dirname $m)"
     cp "$MODS/kernel/$m.ko" "$F/lib/modules/$KVER/kernel/$m.ko"
@@ -54,12 +66,12 @@ echo "SMOKE: still alive"; poweroff -f
 INIT
 chmod +x "$F/init"
 (cd "$F" && find . | cpio -o -H newc --quiet | gzip -1) > "$W/first.cpio.gz"
-timeout "${QEMU_TIMEOUT:-300}" qemu-system-aarch64 -machine virt,gic-version=3 -cpu cortex-a57 -smp 2 -m 2048 \
+timeout "${QEMU_TIMEOUT:-300}" qemu-system-aarch64 "${fwargs[@]}" -cpu cortex-a57 -smp 2 -m 2048 \
     -nographic -no-reboot -kernel "$ROOT/boot/vmlinuz-$KVER" -initrd "$W/first.cpio.gz" \
     -append "console=ttyAMA0 crashkernel=${CRASHKERNEL:-256M}" \
     -fsdev "local,id=fs0,path=$W/out,security_model=none" -device virtio-9p-device,fsdev=fs0,mount_tag=out \
     > "$W/console.log" 2>&1 || die "QEMU exit $? (console: $W/console.log)"
-for mark in "SMOKE: start rc=0" "kexec_crash_loaded=1 post_notifiers=Y" "SMOKE: status rc=3" "crashkernel=" \
+for mark in "SMOKE: start rc=0" "kexec_crash_loaded=1 post_notifiers=Y" "SMOKE: status rc=$status_rc" "crashkernel=" \
     "SMOKE: test without --yes rc=1" "Starting crashdump kernel" "kexec-rs kdump: capture init" \
     "kexec-rs kdump: module 9p loaded" "kexec-rs kdump: saving /proc/vmcore to /mnt/out/"; do
     grep -qF "$mark" "$W/console.log" || die "console lacks \"$mark\" ($W/console.log)"
