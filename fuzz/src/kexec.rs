@@ -311,3 +311,92 @@ pub fn seeds_cmdline() -> Vec<Vec<u8>> {
         .bytes(b"maxcpus=1 reset_devices");
     vec![w.finish()]
 }
+
+/// `kdump.toml` text: parse; a config that parses yields a command line
+/// and, re-serialized, parses again to the same config.
+pub fn kdump_config(data: &[u8]) {
+    use kexec_rs::kdump::config::Config;
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(c) = Config::parse("fuzz.toml", text) {
+        let _ = c.crash_cmdline("console=ttyAMA0 root=/dev/vda");
+        let _ = (c.sdei(), c.target());
+    }
+}
+
+pub fn seeds_kdump_config() -> Vec<Vec<u8>> {
+    vec![
+        include_bytes!("../../kexec-rs/etc/kdump.toml").to_vec(),
+        b"[save]\ndevice = \"/dev/vda\"\nfstype = \"ext4\"\ndump_levels = [1, 31]\n".to_vec(),
+        b"[kernel]\ncmdlin = 1\n".to_vec(),
+    ]
+}
+
+/// ELF files as the capture-initramfs builder reads them: the static
+/// check, `.modinfo` `depends=`, a cpio of whatever passes, and
+/// `modules.dep`/`modules.order` indexes.
+pub fn kdump_elf(data: &[u8]) {
+    use kexec_rs::kdump::{cpio::CpioWriter, elf, modules};
+    use kexec_rs::source::RecordingSource;
+    let mut inp = Input::new(data);
+    let index = inp.chunk().to_vec();
+    let ko = inp.rest();
+    let _ = elf::machine("f", ko);
+    let _ = elf::has_interp("f", ko);
+    if let Ok(deps) = elf::modinfo_depends("f.ko", ko) {
+        for d in &deps {
+            assert!(!d.is_empty() && !d.contains(','));
+        }
+    }
+    let mut w = CpioWriter::new();
+    let _ = w.file("a", 0o644, ko);
+    assert_eq!(w.finish().len() % 4, 0);
+    let src = RecordingSource::default()
+        .with_file("/m/modules.dep", index.clone())
+        .with_file("/m/modules.order", index)
+        .with_file("/m/kernel/a.ko", ko.to_vec());
+    if let Ok(ix) = modules::Index::read(&src, "/m") {
+        let _ = ix.resolve(&src, &["a".to_string()]);
+    }
+}
+
+pub fn seeds_kdump_elf() -> Vec<Vec<u8>> {
+    // A minimal ELF64 LE module with a .modinfo (the builder in
+    // kexec-rs's elf tests, written out by hand here).
+    let modinfo = b"license=GPL\0depends=b\0";
+    let shstr = b"\0.shstrtab\0.modinfo\0";
+    let mut b = vec![0u8; 64];
+    b[..4].copy_from_slice(b"\x7fELF");
+    b[4] = 2;
+    b[5] = 1;
+    let str_off = b.len();
+    b.extend_from_slice(shstr);
+    let mi_off = b.len();
+    b.extend_from_slice(modinfo);
+    while !b.len().is_multiple_of(8) {
+        b.push(0);
+    }
+    let shoff = b.len();
+    b[40..48].copy_from_slice(&(shoff as u64).to_le_bytes());
+    b[58..60].copy_from_slice(&64u16.to_le_bytes());
+    b[60..62].copy_from_slice(&3u16.to_le_bytes());
+    b[62..64].copy_from_slice(&1u16.to_le_bytes());
+    for (name, off, size) in [
+        (0u32, 0usize, 0usize),
+        (1, str_off, shstr.len()),
+        (11, mi_off, modinfo.len()),
+    ] {
+        let mut s = vec![0u8; 64];
+        s[..4].copy_from_slice(&name.to_le_bytes());
+        s[24..32].copy_from_slice(&(off as u64).to_le_bytes());
+        s[32..40].copy_from_slice(&(size as u64).to_le_bytes());
+        b.extend(s);
+    }
+    let mut a = Writer::default();
+    a.chunk(b"kernel/a.ko: kernel/b.ko\nkernel/b.ko:\n")
+        .bytes(&b);
+    let mut o = Writer::default();
+    o.chunk(b"kernel/a.ko\n").bytes(&b);
+    vec![a.finish(), o.finish()]
+}

@@ -832,3 +832,124 @@ pub fn seeds_arm64_walk() -> Vec<Vec<u8>> {
         ),
     ]
 }
+
+// ---------------------------------------------------------------------------
+// makedumpfile's page filter (`save::filter`) over fuzz memory.
+
+/// Physical address of the fake SPARSEMEM_EXTREME root array.
+pub const MS_ROOTS_PA: u64 = 0x4600_0000;
+/// Physical address of the page of `struct mem_section` root 0 points to.
+pub const MS_SECTIONS_PA: u64 = 0x4600_1000;
+/// vmemmap address of pfn 0x40000's `struct page`.
+pub const MEM_MAP_VA: u64 = 0xffff_fc00_0000_0000 + 0x40000 * 64;
+/// Where that page of `struct page`s (pfns 0x40000..0x40040) lies.
+pub const MEM_MAP_PA: u64 = 0x4700_0000;
+
+/// The VMCOREINFO keys the page filter reads, as Debian's 6.1 writes them.
+pub fn page_filter_vmcoreinfo() -> String {
+    format!(
+        "SYMBOL(mem_section)={:x}\nLENGTH(mem_section)=16384\nSIZE(mem_section)=32\n\
+         OFFSET(mem_section.section_mem_map)=0\nNUMBER(SECTION_SIZE_BITS)=27\n\
+         NUMBER(MAX_PHYSMEM_BITS)=48\nSIZE(page)=64\nOFFSET(page.flags)=0\n\
+         OFFSET(page.mapping)=24\nOFFSET(page._mapcount)=48\nOFFSET(page.private)=40\n\
+         OFFSET(page.compound_dtor)=16\nOFFSET(page.compound_order)=17\n\
+         OFFSET(page.compound_head)=8\nLENGTH(zone.free_area)=11\nNUMBER(PG_lru)=4\n\
+         NUMBER(PG_private)=13\nNUMBER(PG_swapcache)=10\nNUMBER(PG_swapbacked)=19\n\
+         NUMBER(PG_slab)=9\nNUMBER(PG_hwpoison)=22\nNUMBER(PG_head_mask)=65536\n\
+         NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)=-129\nNUMBER(HUGETLB_PAGE_DTOR)=2\n\
+         NUMBER(PAGE_OFFLINE_MAPCOUNT_VALUE)=-257\n",
+        PAGE_OFFSET + (MS_ROOTS_PA - 0x4000_0000)
+    )
+}
+
+/// Memory for the page filter: the vmemmap page mapped, section 8 present,
+/// and 64 struct pages: a free order-3 block, cache pages with and without
+/// PG_private, an anonymous page, an order-2 hugetlbfs page, a poisoned page.
+pub fn page_filter_regions() -> Vec<(u64, Vec<u8>)> {
+    let mut pages = vec![[0u8; 64]; 64];
+    for p in pages.iter_mut() {
+        p[48..52].copy_from_slice(&u32::MAX.to_le_bytes());
+    }
+    let set = |pages: &mut Vec<[u8; 64]>, i: usize, off: usize, v: &[u8]| {
+        pages[i][off..off + v.len()].copy_from_slice(v);
+    };
+    set(&mut pages, 0, 48, &(-129i32).to_le_bytes());
+    set(&mut pages, 0, 40, &3u64.to_le_bytes());
+    set(&mut pages, 8, 0, &(1u64 << 4).to_le_bytes());
+    set(&mut pages, 9, 0, &((1u64 << 4) | (1 << 13)).to_le_bytes());
+    set(&mut pages, 10, 24, &0xffff_0000_1234_0001u64.to_le_bytes());
+    set(&mut pages, 12, 0, &(1u64 << 16).to_le_bytes());
+    for t in 13..16 {
+        set(
+            &mut pages,
+            t,
+            8,
+            &((MEM_MAP_VA + 12 * 64) | 1).to_le_bytes(),
+        );
+    }
+    set(&mut pages, 13, 16, &[2, 2]);
+    set(&mut pages, 16, 0, &(1u64 << 22).to_le_bytes());
+    let mut sections = vec![0u8; 4096];
+    let coded = (MEM_MAP_VA - 0x40000 * 64) | 3;
+    sections[8 * 32..8 * 32 + 8].copy_from_slice(&coded.to_le_bytes());
+    let mut out = table_regions(MEM_MAP_VA, 3, MEM_MAP_PA | 0x703);
+    out.push((MEM_MAP_PA, pages.concat()));
+    out.push((
+        MS_ROOTS_PA,
+        (PAGE_OFFSET + (MS_SECTIONS_PA - 0x4000_0000))
+            .to_le_bytes()
+            .to_vec(),
+    ));
+    out.push((MS_SECTIONS_PA, sections));
+    out
+}
+
+/// `save::filter::filter_memory` over fuzz memory ([`decode_world`]):
+/// `vas[0] % 32` is the dump level, each further pair of `vas` a physical
+/// range (start below 2^40, under 2^28 bytes, so a run stays short).
+/// Checks: nothing at or past `max_pfn` is kept; no more pages are
+/// excluded than the ranges hold.
+pub fn page_filter(data: &[u8]) {
+    use vmcore_tools::format::PhysRange;
+    use vmcore_tools::save::filter::{filter_memory, DumpLevel};
+    let w = decode_world(data);
+    let level = w.vas.first().map_or(31, |v| (v % 32) as u32);
+    let ranges: Vec<PhysRange> = w
+        .vas
+        .get(1..)
+        .unwrap_or(&[])
+        .chunks_exact(2)
+        .map(|p| PhysRange {
+            start: PhysAddr(p[0] & ((1 << 40) - 1)),
+            size: p[1] % (1 << 28),
+        })
+        .collect();
+    let Ok(level) = DumpLevel::new(level) else {
+        return;
+    };
+    if let Ok(f) = filter_memory(&w.mem, Some(&w.vmcoreinfo), &ranges, None, level) {
+        let pages: u64 = ranges.iter().map(|r| r.size / 4096 + 2).sum();
+        assert!(f.stats().total() <= pages, "{:?} > {pages}", f.stats());
+        assert!(!f.keep(f.max_pfn()));
+        for r in &ranges {
+            let _ = f.keep(r.start.get() / 4096);
+        }
+    }
+}
+
+/// Seeds: the fake kernel's 64 struct pages, as one range, at levels 31,
+/// 16, 2, 8 and 0.
+pub fn seeds_page_filter() -> Vec<Vec<u8>> {
+    let text = page_filter_vmcoreinfo();
+    [31u64, 16, 2, 8, 0]
+        .iter()
+        .map(|&l| {
+            world(
+                false,
+                &[l, 0x4000_0000, 64 * 4096],
+                text.as_bytes(),
+                &page_filter_regions(),
+            )
+        })
+        .collect()
+}

@@ -14,6 +14,7 @@ pub mod cmdline;
 pub mod fdt;
 pub mod image;
 pub mod iomem;
+pub mod kdump;
 pub mod plan;
 pub mod purgatory;
 pub mod source;

@@ -12,6 +12,8 @@ use kexec_rs::sys::linux::LinuxSys;
 use kexec_rs::sys::KexecSys;
 use kexec_rs::{act, cmdline, hex};
 
+mod kdump_cmd;
+
 /// Load a kernel (or a crash kernel) to boot later with kexec.
 #[derive(Debug, Parser)]
 #[command(name = "kexec-rs", version, args_conflicts_with_subcommands = true)]
@@ -84,6 +86,8 @@ enum Cmd {
         #[arg(long, value_name = "DIR")]
         sysroot: Option<PathBuf>,
     },
+    /// The kdump service: start, stop, status, estimate, test, save (see kdump.toml(5)).
+    Kdump(kdump_cmd::KdumpArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +119,10 @@ fn seeds() -> Result<Seeds> {
 }
 
 fn main() -> ExitCode {
+    if kdump_cmd::is_capture_init() {
+        let args = kdump_cmd::KdumpArgs::capture_init();
+        return kdump_cmd::save(&args, true);
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -126,6 +134,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    if let Some(Cmd::Kdump(a)) = cli.cmd {
+        return kdump_cmd::run(a);
+    }
     if let Some(Cmd::Status {
         normal,
         json,

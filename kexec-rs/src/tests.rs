@@ -504,3 +504,8 @@ fn plan_on_captured_guest() {
     assert_eq!(ph[6], (PT_LOAD, 0xb9a0_0000, 0x660_0000));
     assert_eq!(ph.len(), 7);
 }
+
+/// A crash plan on the fixture, for other modules' tests.
+pub(crate) fn crash_plan_for_tests() -> Plan {
+    crash_plan(&facts(), b"initrd").unwrap()
+}

@@ -30,6 +30,8 @@ targets! {
     kexec::image / seeds_image,
     kexec::sysfs / seeds_sysfs,
     kexec::cmdline / seeds_cmdline,
+    kexec::kdump_config / seeds_kdump_config,
+    kexec::kdump_elf / seeds_kdump_elf,
     firmware::fw_fdt / seeds_fw_fdt,
     firmware::fw_image / seeds_fw_image,
 }

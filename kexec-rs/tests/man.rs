@@ -31,6 +31,23 @@ fn every_option_is_in_the_man_page() {
         .replace("\\-", "-");
     let mut opts = long_options(&help(&["--help"]));
     opts.extend(long_options(&help(&["status", "--help"])));
+    for k in [
+        "start",
+        "stop",
+        "status",
+        "estimate",
+        "test",
+        "save",
+        "initramfs",
+    ] {
+        let h = help(&["kdump", k, "--help"]);
+        assert!(h.contains("--config"), "kdump {k} --help: {h}");
+        opts.extend(long_options(&h));
+        assert!(
+            man.contains(&format!("kdump {k}")),
+            "kdump {k} has no entry in man/kexec-rs.8"
+        );
+    }
     assert!(
         opts.len() >= 15,
         "only {} options found in --help: {opts:?}",

@@ -36,6 +36,7 @@ targets! {
     vmcore::kallsyms_load / seeds_kallsyms_load,
     vmcore::printk / seeds_printk,
     vmcore::arm64_walk / seeds_arm64_walk,
+    vmcore::page_filter / seeds_page_filter,
 }
 
 /// The seeds reach the code behind the checks they feed (a seed that stops
@@ -77,6 +78,25 @@ fn seeds_reach_deep() {
         e.to_string().contains("loop") || format!("{e:?}").contains("Loop"),
         "{e}"
     );
+
+    // The page filter's seeds find struct pages and exclude what they describe.
+    let seeds = vmcore::seeds_page_filter();
+    let w = vmcore::decode_world(&seeds[0]);
+    let ranges = [vmcore_tools::format::PhysRange {
+        start: crash_payload::PhysAddr(0x4000_0000),
+        size: 64 * 4096,
+    }];
+    let level = vmcore_tools::save::filter::DumpLevel::new(31).unwrap();
+    let f = vmcore_tools::save::filter::filter_memory(
+        &w.mem,
+        Some(&w.vmcoreinfo),
+        &ranges,
+        None,
+        level,
+    )
+    .unwrap();
+    // Order-3 free block, two cache pages, anon, order-2 hugetlb, poisoned.
+    assert_eq!(f.stats().total(), 8 + 2 + 1 + 4 + 1, "{:?}", f.stats());
 
     let rich = vmcore::rich_elf();
     let d = vmcore_tools::format::from_source(vmcore_tools::source::Source::from_vec("rich", rich))

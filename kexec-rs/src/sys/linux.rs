@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use crash_payload::PhysAddr;
 
-use super::{Errno, KexecSys, LoadSegment};
+use super::{Errno, HostSys, KexecSys, LoadSegment, PowerAction};
 
 /// `struct kexec_segment` (`include/uapi/linux/kexec.h`).
 #[repr(C)]
@@ -136,6 +136,81 @@ impl KexecSys for LinuxSys {
         // SAFETY: reboot with LINUX_REBOOT_CMD_KEXEC takes no pointers; on
         // success it does not return.
         let r = unsafe { libc::reboot(libc::LINUX_REBOOT_CMD_KEXEC) };
+        if r < 0 {
+            Err(last_errno())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn io_errno(e: &std::io::Error) -> Errno {
+    Errno(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+impl HostSys for LinuxSys {
+    fn write_file(&mut self, path: &str, bytes: &[u8]) -> Result<(), Errno> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| io_errno(&e))?;
+        f.write_all(bytes).map_err(|e| io_errno(&e))
+    }
+
+    fn init_module(&mut self, _name: &str, image: &[u8], params: &str) -> Result<(), Errno> {
+        let p = CString::new(params).map_err(|_| Errno(libc::EINVAL))?;
+        // SAFETY: `image` is a valid buffer of `image.len()` bytes and `p` a
+        // NUL-terminated string; both outlive the call, which only reads them.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_init_module,
+                image.as_ptr(),
+                image.len(),
+                p.as_ptr(),
+            )
+        };
+        if r < 0 {
+            Err(last_errno())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn sync(&mut self) {
+        // SAFETY: sync() takes no arguments and cannot fail.
+        unsafe { libc::sync() };
+    }
+
+    fn mount(&mut self, source: &str, target: &str, fstype: &str, data: &str) -> Result<(), Errno> {
+        std::fs::create_dir_all(target).map_err(|e| io_errno(&e))?;
+        let c = |s: &str| CString::new(s).map_err(|_| Errno(libc::EINVAL));
+        let (src, tgt, fs, d) = (c(source)?, c(target)?, c(fstype)?, c(data)?);
+        let dptr = if data.is_empty() {
+            std::ptr::null()
+        } else {
+            d.as_ptr().cast::<libc::c_void>()
+        };
+        // SAFETY: every pointer is a NUL-terminated string (or null data)
+        // that outlives the call; mount only reads them.
+        let r = unsafe { libc::mount(src.as_ptr(), tgt.as_ptr(), fs.as_ptr(), 0, dptr) };
+        if r < 0 {
+            Err(last_errno())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn power(&mut self, action: PowerAction) -> Result<(), Errno> {
+        let cmd = match action {
+            PowerAction::Reboot => libc::LINUX_REBOOT_CMD_RESTART,
+            PowerAction::Poweroff => libc::LINUX_REBOOT_CMD_POWER_OFF,
+            PowerAction::Halt => libc::LINUX_REBOOT_CMD_HALT,
+        };
+        // SAFETY: sync() takes no arguments and cannot fail.
+        unsafe { libc::sync() };
+        // SAFETY: reboot with these commands takes no pointers; on success
+        // it does not return.
+        let r = unsafe { libc::reboot(cmd) };
         if r < 0 {
             Err(last_errno())
         } else {

@@ -85,6 +85,44 @@ pub enum Recorded {
     },
     /// `reboot(LINUX_REBOOT_CMD_KEXEC)`.
     Reboot,
+    /// [`HostSys::write_file`]: path, bytes.
+    WriteFile(String, Vec<u8>),
+    /// [`HostSys::init_module`]: module name (for the record), image length, parameters.
+    InitModule(String, usize, String),
+    /// [`HostSys::sync`].
+    Sync,
+    /// [`HostSys::mount`]: source, target, fstype, data.
+    Mount(String, String, String, String),
+    /// [`HostSys::power`].
+    Power(PowerAction),
+}
+
+/// What [`HostSys::power`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PowerAction {
+    /// `reboot(LINUX_REBOOT_CMD_RESTART)`.
+    Reboot,
+    /// `reboot(LINUX_REBOOT_CMD_POWER_OFF)`.
+    Poweroff,
+    /// `reboot(LINUX_REBOOT_CMD_HALT)`.
+    Halt,
+}
+
+/// The other system calls the kdump service makes (sysfs writes, module
+/// loading, mounts, power), so each sequence is tested with the fake.
+pub trait HostSys {
+    /// Writes `bytes` to an existing file (sysfs, procfs or a regular file);
+    /// no create, no truncate beyond what the file does itself.
+    fn write_file(&mut self, path: &str, bytes: &[u8]) -> Result<(), Errno>;
+    /// `init_module(image, len, params)`: loads a kernel module from memory.
+    fn init_module(&mut self, name: &str, image: &[u8], params: &str) -> Result<(), Errno>;
+    /// `sync()`.
+    fn sync(&mut self);
+    /// `mount(source, target, fstype, 0, data)`; creates `target` first.
+    fn mount(&mut self, source: &str, target: &str, fstype: &str, data: &str) -> Result<(), Errno>;
+    /// `sync()` then `reboot(cmd)`; returns only on failure.
+    fn power(&mut self, action: PowerAction) -> Result<(), Errno>;
 }
 
 /// The recording fake: logs calls and returns scripted results (success
@@ -103,6 +141,13 @@ impl RecordingSys {
         RecordingSys {
             calls: Vec::new(),
             script: errnos.iter().map(|&e| Err(Errno(e))).collect(),
+        }
+    }
+    /// A fake that returns these results in order (then success).
+    pub fn scripted(results: impl IntoIterator<Item = Result<(), Errno>>) -> Self {
+        RecordingSys {
+            calls: Vec::new(),
+            script: results.into_iter().collect(),
         }
     }
     fn next(&mut self) -> Result<(), Errno> {
@@ -152,6 +197,38 @@ impl KexecSys for RecordingSys {
     }
     fn reboot_kexec(&mut self) -> Result<(), Errno> {
         self.calls.push(Recorded::Reboot);
+        self.next()
+    }
+}
+
+impl HostSys for RecordingSys {
+    fn write_file(&mut self, path: &str, bytes: &[u8]) -> Result<(), Errno> {
+        self.calls
+            .push(Recorded::WriteFile(path.to_string(), bytes.to_vec()));
+        self.next()
+    }
+    fn init_module(&mut self, name: &str, image: &[u8], params: &str) -> Result<(), Errno> {
+        self.calls.push(Recorded::InitModule(
+            name.to_string(),
+            image.len(),
+            params.to_string(),
+        ));
+        self.next()
+    }
+    fn sync(&mut self) {
+        self.calls.push(Recorded::Sync);
+    }
+    fn mount(&mut self, source: &str, target: &str, fstype: &str, data: &str) -> Result<(), Errno> {
+        self.calls.push(Recorded::Mount(
+            source.to_string(),
+            target.to_string(),
+            fstype.to_string(),
+            data.to_string(),
+        ));
+        self.next()
+    }
+    fn power(&mut self, action: PowerAction) -> Result<(), Errno> {
+        self.calls.push(Recorded::Power(action));
         self.next()
     }
 }

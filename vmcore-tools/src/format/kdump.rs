@@ -450,6 +450,17 @@ impl<B: ByteSource> KdumpDump<B> {
         self.phys_base
     }
 
+    /// True when the 2nd bitmap marks `pfn` as dumped: the pages the
+    /// writer kept after its dump-level filtering. (makedumpfile keeps zero
+    /// pages in it for this format: bit 1 points them at one shared zero
+    /// `page_desc`.) False past `max_mapnr` or when the bitmap cannot be read.
+    pub fn is_dumped(&self, pfn: u64) -> bool {
+        pfn < self.max_mapnr
+            && self
+                .bitmap_byte(self.bitmap2, pfn)
+                .is_some_and(|b| b & (1 << (pfn % 8)) != 0)
+    }
+
     fn bitmap_byte(&self, base: u64, pfn: u64) -> Option<u8> {
         let b = self.bytes.bytes(base + pfn / 8, 1, "a bitmap byte").ok()?;
         b.first().copied()
