@@ -6,7 +6,7 @@
  * saves its interrupted registers as its crash note, goes offline, masks SDEI and parks, so
  * the vmcore has every CPU.
  *
- *   insmod sdei-stop.ko          (kernel command line: crash_kexec_post_notifiers)
+ *   insmod sdei-stop.ko          (with crash_kexec_post_notifiers on: command line or its sysfs parameter)
  *
  * This file is only the glue a kernel build needs; the protocol (request words, the
  * escalation ladder and its timing, the stop routine, the NT_PRSTATUS note) is crash-payload's
@@ -334,7 +334,7 @@ static int cpuhp_state = -1;
 
 static int __init sdei_stop_init(void)
 {
-	char *cmdline;
+	char *param;
 	unsigned int cpu;
 	u32 conduit;
 	int err;
@@ -389,11 +389,16 @@ static int __init sdei_stop_init(void)
 	if (err)
 		goto out_disable;
 
-	cmdline = kzalloc(PAGE_SIZE, GFP_KERNEL);
-	if (cmdline && !read_text("/proc/cmdline", cmdline, PAGE_SIZE) &&
-	    !strstr(cmdline, "crash_kexec_post_notifiers"))
-		pr_warn("crash_kexec_post_notifiers is not on the command line: a loaded crash kernel starts before this module can stop the CPUs the IPI missed\n");
-	kfree(cmdline);
+	/*
+	 * The parameter is writable at run time (kexec-rs kdump start sets it), and 6.1 does not
+	 * export the variable to modules: read it where the kernel publishes it.
+	 */
+	param = kzalloc(PAGE_SIZE, GFP_KERNEL);
+	if (param &&
+	    !read_text("/sys/module/kernel/parameters/crash_kexec_post_notifiers", param, PAGE_SIZE) &&
+	    param[0] != 'Y')
+		pr_warn("crash_kexec_post_notifiers is off: a loaded crash kernel starts before this module can stop the CPUs the IPI missed (set it on the command line or write Y to /sys/module/kernel/parameters/crash_kexec_post_notifiers)\n");
+	kfree(param);
 
 	pr_info("ready: SDEI event 0 registered and enabled on CPUs %*pbl; panic notifier installed\n",
 		cpumask_pr_args(cpu_online_mask));

@@ -367,12 +367,15 @@ pub extern "C" fn sdei_stop_on_panic(self_cpu: u32) -> u32 {
         }
     }
     for cpu in &report.targets {
+        // A CPU no rung saw answer but that holds a note was stopped by the
+        // kernel's own crash-stop IPI between the online snapshot and the
+        // first rung: the note is the kernel's.
         let how = if sdei.answered.contains(cpu) {
             "saved by SDEI"
         } else if ipi.answered.contains(cpu) {
             "saved by IPI"
         } else {
-            "NOT saved"
+            "saved by the kernel's stop IPI before this module's rungs"
         };
         match saved_note(cpu) {
             Some(pr) => kernel::show_cpu(cpu, how, &pr.pr_reg, pr.pr_pid),
