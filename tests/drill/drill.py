@@ -173,9 +173,11 @@ def time_v(log):
         text = open(log, errors="replace").read()
     except OSError:
         return None, None, None
-    m = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", text)
+    # busybox prints "0m 1.76s" (or "1h 2m 3s"); GNU time "0:01.76"
+    m = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): "
+                  r"(?:(\d+)h )?(?:(\d+)[m:] ?)?([\d.]+)s?", text)
     if m:
-        wall = int(m.group(1) or 0) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+        wall = int(m.group(1) or 0) * 3600 + int(m.group(2) or 0) * 60 + float(m.group(3))
     m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
     if m:
         rss = int(m.group(1))
