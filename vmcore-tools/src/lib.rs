@@ -23,6 +23,7 @@ pub mod kallsyms;
 pub mod mem;
 pub mod printk;
 pub mod report;
+pub mod save;
 pub mod source;
 pub mod symbols;
 

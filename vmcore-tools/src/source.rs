@@ -121,6 +121,18 @@ impl Source {
         }
     }
 
+    /// Drops the mapping's resident pages from this process (they stay in
+    /// the page cache and fault back in if read again). A long sequential
+    /// pass calls this behind itself so its resident set stays small.
+    pub fn release_resident(&self) {
+        if let Backing::Map(m) = &self.backing {
+            // SAFETY: the map is a read-only file mapping that this process
+            // never writes, so MADV_DONTNEED discards nothing that cannot be
+            // read back from the file: later reads fault the same bytes in.
+            let _ = unsafe { m.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+        }
+    }
+
     /// Distinct 4 KiB pages of the file read so far.
     pub fn pages_touched(&self) -> u64 {
         self.touched
