@@ -45,7 +45,7 @@ impl Compression {
 /// A compressor with its reusable state (one per thread).
 pub struct Compressor {
     kind: Compression,
-    lzo: Option<Box<lzokay_native::Dict>>,
+    lzo: super::lzo::Lzo1x,
     zlib: Vec<u8>,
 }
 
@@ -60,7 +60,7 @@ impl Compressor {
     pub fn new(kind: Compression) -> Compressor {
         Compressor {
             kind,
-            lzo: (kind == Compression::Lzo).then(|| Box::new(lzokay_native::Dict::new())),
+            lzo: super::lzo::Lzo1x::new(),
             zlib: Vec::new(),
         }
     }
@@ -71,10 +71,15 @@ impl Compressor {
     pub fn store(&mut self, page: &[u8], out: &mut Vec<u8>) -> u32 {
         let compressed: Option<Vec<u8>> = match self.kind {
             Compression::None => None,
-            Compression::Lzo => self
-                .lzo
-                .as_mut()
-                .and_then(|d| lzokay_native::compress_with_dict(page, d).ok()),
+            Compression::Lzo => {
+                let before = out.len();
+                self.lzo.compress(page, out);
+                if out.len() - before < page.len() {
+                    return self.kind.flag();
+                }
+                out.truncate(before);
+                None
+            }
             Compression::Zlib => {
                 self.zlib.clear();
                 let buf = std::mem::take(&mut self.zlib);

@@ -24,6 +24,7 @@ use crate::format::Dump;
 
 pub mod compress;
 pub mod filter;
+pub mod lzo;
 pub mod progress;
 pub mod writer;
 

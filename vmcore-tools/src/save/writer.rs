@@ -52,7 +52,7 @@ const DATA_FLUSH: usize = 4 << 20;
 /// Descriptors buffered before a write.
 const DESC_FLUSH: usize = 4096;
 /// Input bytes covered between releases of the input mapping's resident pages.
-const RELEASE_EVERY: u64 = 64 << 20;
+const RELEASE_EVERY: u64 = 8 << 20;
 
 /// Where output bytes go.
 pub trait Sink {
