@@ -89,13 +89,21 @@ fn info(an: &Analysis, v: &Verdict, json_out: bool, out: &mut dyn Write) -> io::
             "cpu_numbering_exact": v.exact,
             "cpu_map_note": an.notes.cpumap.as_ref().map(|r| r.is_ok()),
         });
-        writeln!(out, "{}", serde_json::to_string_pretty(&j).unwrap_or_default())?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&j).unwrap_or_default()
+        )?;
         return Ok(());
     }
     writeln!(out, "file:          {}", an.path.display())?;
     writeln!(out, "format:        {}", fi.description)?;
     writeln!(out, "arch:          {}", fi.arch)?;
-    writeln!(out, "kernel:        {}", release.as_deref().unwrap_or("unknown (no VMCOREINFO)"))?;
+    writeln!(
+        out,
+        "kernel:        {}",
+        release.as_deref().unwrap_or("unknown (no VMCOREINFO)")
+    )?;
     match page_size {
         Some(p) => writeln!(out, "page size:     {p}")?,
         None => writeln!(out, "page size:     unknown")?,
@@ -162,7 +170,9 @@ fn save(a: &SaveArgs) -> anyhow::Result<u8> {
         (_, true) if to_stdout => Target::FlatStdout,
         (Some(p), true) => Target::FlatFile(p.clone()),
         (Some(p), false) if !to_stdout => Target::File(p.clone()),
-        _ => anyhow::bail!("save: give an OUTPUT file (only the flattened stream, -F, goes to standard output)"),
+        _ => anyhow::bail!(
+            "save: give an OUTPUT file (only the flattened stream, -F, goes to standard output)"
+        ),
     };
     let dump = vmcore_tools::format::open(&a.dump)?;
     let progress = match a.progress {
@@ -178,6 +188,7 @@ fn save(a: &SaveArgs) -> anyhow::Result<u8> {
         compression: a.compress,
         jobs,
         progress,
+        device_limit: None,
     };
     let s = vmcore_tools::save::save(dump.as_ref(), &target, &opts)?;
     if a.json {
@@ -214,7 +225,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let v = an.verdict();
             let sym = an.symbolizer();
             if *json {
-                let j = report::verdict_json(&an.path.display().to_string(), &format_desc(&an), &v, &sym);
+                let j = report::verdict_json(
+                    &an.path.display().to_string(),
+                    &format_desc(&an),
+                    &v,
+                    &sym,
+                );
                 writeln!(out, "{}", serde_json::to_string_pretty(&j)?)?;
             } else {
                 report::print_cpus(&mut out, &v, &sym)?;
@@ -240,7 +256,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Save(_) => return Ok(2),
         Command::Dmesg { common } => {
             let an = open(common, false)?;
-            let lines = an.log_lines().map_err(|e| anyhow::anyhow!("{}: {e}", an.path.display()))?;
+            let lines = an
+                .log_lines()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", an.path.display()))?;
             for l in lines {
                 writeln!(out, "{l}")?;
             }

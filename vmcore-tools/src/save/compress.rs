@@ -4,7 +4,9 @@
 
 use std::io::Write as _;
 
-use crate::format::kdump::{DUMP_DH_COMPRESSED_LZO, DUMP_DH_COMPRESSED_ZLIB, DUMP_DH_COMPRESSED_ZSTD};
+use crate::format::kdump::{
+    DUMP_DH_COMPRESSED_LZO, DUMP_DH_COMPRESSED_ZLIB, DUMP_DH_COMPRESSED_ZSTD,
+};
 
 /// Page compression of the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -51,7 +53,9 @@ pub struct Compressor {
 
 impl std::fmt::Debug for Compressor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Compressor").field("kind", &self.kind).finish_non_exhaustive()
+        f.debug_struct("Compressor")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
     }
 }
 
@@ -124,7 +128,12 @@ mod tests {
     #[test]
     fn every_kind_round_trips_through_the_builders_decoders_or_stays_raw() {
         let page = build::pattern(0x4000_0000, 4096);
-        for kind in [Compression::Zstd, Compression::Lzo, Compression::Zlib, Compression::None] {
+        for kind in [
+            Compression::Zstd,
+            Compression::Lzo,
+            Compression::Zlib,
+            Compression::None,
+        ] {
             let mut c = Compressor::new(kind);
             let mut out = Vec::new();
             let flags = c.store(&page, &mut out);

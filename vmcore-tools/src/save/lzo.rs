@@ -146,7 +146,8 @@ mod tests {
         let mut c = Lzo1x::new();
         let mut out = vec![0xee];
         c.compress(data, &mut out);
-        let back = decompress(&out[1..], data.len()).unwrap_or_else(|e| panic!("{e:?} for {} bytes", data.len()));
+        let back = decompress(&out[1..], data.len())
+            .unwrap_or_else(|e| panic!("{e:?} for {} bytes", data.len()));
         assert_eq!(back, data);
         out.len() - 1
     }
@@ -163,7 +164,9 @@ mod tests {
             x ^= x << 17;
             x
         };
-        for len in [0usize, 1, 2, 3, 4, 5, 7, 8, 17, 18, 19, 238, 239, 240, 300, 4096, 16384, 65536] {
+        for len in [
+            0usize, 1, 2, 3, 4, 5, 7, 8, 17, 18, 19, 238, 239, 240, 300, 4096, 16384, 65536,
+        ] {
             let noise: Vec<u8> = (0..len).map(|_| rnd() as u8).collect();
             round_trip(&noise);
             // Mixed: runs of 1..300 literals between repeats at all distances.

@@ -33,7 +33,7 @@ mod tests;
 
 pub use compress::Compression;
 use filter::{page_filter, DumpLevel, FilterError};
-use writer::{FileSink, Failure, FlatSink, Meta, PassStats, Sink, UTS_LEN};
+use writer::{Failure, FileSink, FlatSink, Meta, PassStats, Sink, UTS_LEN};
 
 /// The dump's page size: VMCOREINFO `PAGESIZE`, else what the format says.
 pub fn page_size(dump: &dyn Dump) -> Result<u64, String> {
@@ -63,7 +63,10 @@ pub fn max_pfn(dump: &dyn Dump, page_size: u64) -> u64 {
 /// it lies in the kernel image, so `kimage_voffset` translates it).
 fn utsname_from_memory(dump: &dyn Dump, vi: &VmcoreInfo<'_>) -> Option<[String; 6]> {
     let sym = vi.symbol("init_uts_ns")?.ok()?;
-    let off = vi.offset("uts_namespace.name").and_then(Result::ok).unwrap_or(0);
+    let off = vi
+        .offset("uts_namespace.name")
+        .and_then(Result::ok)
+        .unwrap_or(0);
     let voff = vi.number("kimage_voffset")?.ok()? as u64;
     let pa = sym.checked_add(off)?.checked_sub(voff)?;
     let mut b = [0u8; 6 * UTS_LEN];
@@ -169,6 +172,9 @@ pub struct SaveOptions {
     pub jobs: usize,
     /// Draw a progress bar on standard error.
     pub progress: bool,
+    /// Treat the output file as a device of this many bytes (ENOSPC past
+    /// it); `None` for the real device. Tests use it to drive the ladder.
+    pub device_limit: Option<u64>,
 }
 
 /// Excluded pages per class.
@@ -279,7 +285,10 @@ fn create(path: &Path) -> Result<File, SaveError> {
 }
 
 fn sync_dir(p: &Path) {
-    let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = p
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
@@ -287,7 +296,9 @@ fn sync_dir(p: &Path) {
 
 fn describe_failure(f: &Failure, input: &Path, level: DumpLevel) -> String {
     match f {
-        Failure::Output { what, err } => format!("writing {what} at dump level {}: {err}", level.bits()),
+        Failure::Output { what, err } => {
+            format!("writing {what} at dump level {}: {err}", level.bits())
+        }
         Failure::Input { pfn, err } => format!("{}: pfn {pfn:#x}: {err}", input.display()),
     }
 }
@@ -327,22 +338,31 @@ pub fn save(dump: &dyn Dump, target: &Target, opts: &SaveOptions) -> Result<Summ
         let (result, bytes) = match target {
             Target::File(p) => {
                 let part = with_suffix(p, ".part");
-                let mut sink = FileSink::new(create(&part)?);
+                let mut sink = FileSink::with_limit(create(&part)?, opts.device_limit);
                 let r = run(&mut sink);
                 let bytes = sink.output_bytes();
                 let file = sink.into_file();
                 let r = r.and_then(|st| {
-                    file.sync_all()
-                        .map(|()| st)
-                        .map_err(|err| Failure::Output { what: "(fsync)", err })
+                    file.sync_all().map(|()| st).map_err(|err| Failure::Output {
+                        what: "(fsync)",
+                        err,
+                    })
                 });
                 (finish_file(r, file, &part, p, has_next, &mut output), bytes)
             }
             Target::FlatFile(p) => {
                 let part = with_suffix(p, ".part");
                 let file = create(&part)?;
-                let (r, bytes, file) = match FlatSink::new(BufWriter::with_capacity(1 << 20, file)) {
-                    Err(err) => (Err(Failure::Output { what: "the flattened header", err }), 0, None),
+                let (r, bytes, file) = match FlatSink::new(BufWriter::with_capacity(1 << 20, file))
+                {
+                    Err(err) => (
+                        Err(Failure::Output {
+                            what: "the flattened header",
+                            err,
+                        }),
+                        0,
+                        None,
+                    ),
                     Ok(mut sink) => {
                         let r = run(&mut sink);
                         let bytes = sink.output_bytes() + 16;
@@ -355,10 +375,12 @@ pub fn save(dump: &dyn Dump, target: &Target, opts: &SaveOptions) -> Result<Summ
                             Err(_) => None,
                         };
                         let r = match (r, file.as_ref()) {
-                            (Ok(st), Some(f)) => f
-                                .sync_all()
-                                .map(|()| st)
-                                .map_err(|err| Failure::Output { what: "(fsync)", err }),
+                            (Ok(st), Some(f)) => {
+                                f.sync_all().map(|()| st).map_err(|err| Failure::Output {
+                                    what: "(fsync)",
+                                    err,
+                                })
+                            }
                             (Ok(_), None) => Err(Failure::Output {
                                 what: "the flattened stream's end",
                                 err: io::Error::other("flush failed"),
@@ -381,7 +403,13 @@ pub fn save(dump: &dyn Dump, target: &Target, opts: &SaveOptions) -> Result<Summ
                 let out = io::stdout();
                 let w = BufWriter::with_capacity(1 << 20, out.lock());
                 match FlatSink::new(w) {
-                    Err(err) => (Attempt::Failed(Failure::Output { what: "the flattened header", err }), 0),
+                    Err(err) => (
+                        Attempt::Failed(Failure::Output {
+                            what: "the flattened header",
+                            err,
+                        }),
+                        0,
+                    ),
                     Ok(mut sink) => {
                         let r = run(&mut sink);
                         let bytes = sink.output_bytes() + 16;
@@ -389,7 +417,10 @@ pub fn save(dump: &dyn Dump, target: &Target, opts: &SaveOptions) -> Result<Summ
                         match (r, fin) {
                             (Ok(st), Ok(_)) => (Attempt::Done(st), bytes),
                             (Ok(_), Err(err)) => (
-                                Attempt::Failed(Failure::Output { what: "the flattened stream's end", err }),
+                                Attempt::Failed(Failure::Output {
+                                    what: "the flattened stream's end",
+                                    err,
+                                }),
                                 bytes,
                             ),
                             (Err(f), _) => (Attempt::Failed(f), bytes),
@@ -485,7 +516,10 @@ fn finish_file(
                     *output = dest.display().to_string();
                     Attempt::Done(st)
                 }
-                Err(err) => Attempt::Failed(Failure::Output { what: "(rename)", err }),
+                Err(err) => Attempt::Failed(Failure::Output {
+                    what: "(rename)",
+                    err,
+                }),
             }
         }
         Err(f) => {
@@ -546,6 +580,7 @@ pub fn print_summary(w: &mut dyn Write, s: &Summary) -> io::Result<()> {
         s.output_bytes,
         s.seconds,
         s.mb_per_s,
-        s.peak_rss_kib.map_or("unknown".to_string(), |k| format!("{k} KiB"))
+        s.peak_rss_kib
+            .map_or("unknown".to_string(), |k| format!("{k} KiB"))
     )
 }

@@ -30,7 +30,10 @@ fn elf_input() -> Vec<u8> {
     ElfBuilder::new()
         .note_segment(build::kernel_notes(2, true))
         .load(ElfLoad::new(BASE, a).memsz(24 * PS))
-        .load(ElfLoad::new(second, build::pattern(second, 8 * PS as usize)))
+        .load(ElfLoad::new(
+            second,
+            build::pattern(second, 8 * PS as usize),
+        ))
         .build()
 }
 
@@ -44,6 +47,7 @@ fn opts(levels: &[u32], c: Compression) -> SaveOptions {
         compression: c,
         jobs: 3,
         progress: false,
+        device_limit: None,
     }
 }
 
@@ -70,11 +74,20 @@ fn same_pages(input: &dyn Dump, output: &dyn Dump) -> u64 {
 #[test]
 fn elf_round_trips_through_every_compression_and_both_containers() {
     let input = open_vec("in.elf", elf_input());
-    for c in [Compression::Lzo, Compression::Zlib, Compression::Zstd, Compression::None] {
+    for c in [
+        Compression::Lzo,
+        Compression::Zlib,
+        Compression::Zstd,
+        Compression::None,
+    ] {
         for flat in [false, true] {
             for level in [0u32, 1, 31] {
                 let p = tmp(&format!("out-{}-{flat}-{level}", c.name()));
-                let t = if flat { Target::FlatFile(p.clone()) } else { Target::File(p.clone()) };
+                let t = if flat {
+                    Target::FlatFile(p.clone())
+                } else {
+                    Target::File(p.clone())
+                };
                 let s = save(input.as_ref(), &t, &opts(&[level], c)).unwrap();
                 assert!(s.complete, "{s:?}");
                 assert_eq!(s.pages_total, 32);
@@ -84,7 +97,11 @@ fn elf_round_trips_through_every_compression_and_both_containers() {
                 assert_eq!(s.output_bytes, std::fs::metadata(&p).unwrap().len());
                 assert!(!tmp(&format!("out-{}-{flat}-{level}.part", c.name())).exists());
                 let out = format::open(&p).unwrap();
-                let want = if flat { Container::Flattened } else { Container::Kdump };
+                let want = if flat {
+                    Container::Flattened
+                } else {
+                    Container::Kdump
+                };
                 assert_eq!(out.info().container, want);
                 assert_eq!(out.inner_container(), Container::Kdump);
                 assert_eq!(out.info().dump_level, Some(level));
@@ -103,7 +120,12 @@ fn elf_round_trips_through_every_compression_and_both_containers() {
 fn header_fields_are_makedumpfiles() {
     let input = open_vec("in.elf", elf_input());
     let p = tmp("hdr.kdump");
-    save(input.as_ref(), &Target::File(p.clone()), &opts(&[31], Compression::Lzo)).unwrap();
+    save(
+        input.as_ref(),
+        &Target::File(p.clone()),
+        &opts(&[31], Compression::Lzo),
+    )
+    .unwrap();
     let b = std::fs::read(&p).unwrap();
     let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
     let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
@@ -117,7 +139,10 @@ fn header_fields_are_makedumpfiles() {
     assert_eq!(u32_at(dh::SUB_HDR_SIZE), 1);
     let max_mapnr = (BASE + 72 * PS) / PS;
     assert_eq!(u32_at(dh::MAX_MAPNR) as u64, max_mapnr);
-    assert_eq!(u32_at(dh::BITMAP_BLOCKS) as u64, 2 * max_mapnr.div_ceil(8 * 4096));
+    assert_eq!(
+        u32_at(dh::BITMAP_BLOCKS) as u64,
+        2 * max_mapnr.div_ceil(8 * 4096)
+    );
     let k = 4096;
     assert_eq!(u64_at(k + kh::PHYS_BASE), 0x4000_0000);
     assert_eq!(u32_at(k + kh::DUMP_LEVEL), 31);
@@ -149,9 +174,22 @@ fn filtered_kdump_input_keeps_its_holes() {
         .build();
     let input = open_vec("in.kdump", kd);
     let p = tmp("re.kdump");
-    let s = save(input.as_ref(), &Target::File(p.clone()), &opts(&[31], Compression::Zlib)).unwrap();
+    let s = save(
+        input.as_ref(),
+        &Target::File(p.clone()),
+        &opts(&[31], Compression::Zlib),
+    )
+    .unwrap();
     assert!(s.complete);
-    assert_eq!((s.pages_total, s.pages_absent, s.excluded.zero, s.pages_written), (8, 1, 1, 6));
+    assert_eq!(
+        (
+            s.pages_total,
+            s.pages_absent,
+            s.excluded.zero,
+            s.pages_written
+        ),
+        (8, 1, 1, 6)
+    );
     let out = format::open(&p).unwrap();
     assert_eq!(same_pages(input.as_ref(), out.as_ref()), 7);
     let mut b = vec![0u8; 4096];
@@ -176,7 +214,12 @@ fn a_corrupt_input_page_leaves_an_incomplete_file_naming_pfn_and_offset() {
     bytes[off + 3] ^= 0xff;
     let input = open_vec("bad.kdump", bytes);
     let p = tmp("bad-out.kdump");
-    let s = save(input.as_ref(), &Target::File(p.clone()), &opts(&[31], Compression::Lzo)).unwrap();
+    let s = save(
+        input.as_ref(),
+        &Target::File(p.clone()),
+        &opts(&[31], Compression::Lzo),
+    )
+    .unwrap();
     assert!(!s.complete);
     let r = s.reason.unwrap();
     assert!(r.starts_with("bad.kdump: pfn 0x40300: "), "{r}");
@@ -195,7 +238,12 @@ fn a_corrupt_input_page_leaves_an_incomplete_file_naming_pfn_and_offset() {
 #[test]
 fn an_empty_level_list_is_refused() {
     let input = open_vec("in.elf", elf_input());
-    let e = save(input.as_ref(), &Target::File(tmp("x")), &opts(&[], Compression::Lzo)).unwrap_err();
+    let e = save(
+        input.as_ref(),
+        &Target::File(tmp("x")),
+        &opts(&[], Compression::Lzo),
+    )
+    .unwrap_err();
     assert_eq!(e.to_string(), "no dump level given");
 }
 
@@ -205,7 +253,80 @@ fn meta_counts_cpus_and_finds_vmcoreinfo() {
     let m = meta(input.as_ref());
     assert_eq!(m.nr_cpus, 2);
     let (off, size) = m.vmcoreinfo.unwrap();
-    assert_eq!(&m.notes[off as usize..(off + size) as usize], build::VMCOREINFO_TEXT);
+    assert_eq!(
+        &m.notes[off as usize..(off + size) as usize],
+        build::VMCOREINFO_TEXT
+    );
     assert_eq!(m.utsname[2], "6.1.0-test-arm64");
     assert_eq!(m.timestamp, 1_700_000_000);
+}
+
+/// 3000 pages of which 2000 are zero: about 1000 stored pages at level 1,
+/// 3000 at level 0.
+fn ladder_input() -> Vec<u8> {
+    let mut a = build::pattern(BASE, 1000 * PS as usize);
+    a.extend(vec![0u8; 2000 * PS as usize]);
+    ElfBuilder::new()
+        .note_segment(build::kernel_notes(2, true))
+        .load(ElfLoad::new(BASE, a))
+        .build()
+}
+
+fn size_at(level: u32, tag: &str) -> u64 {
+    let input = open_vec("ladder.elf", ladder_input());
+    let p = tmp(&format!("size-{level}-{tag}"));
+    let s = save(
+        input.as_ref(),
+        &Target::File(p.clone()),
+        &opts(&[level], Compression::None),
+    )
+    .unwrap();
+    std::fs::remove_file(&p).unwrap();
+    s.output_bytes
+}
+
+#[test]
+fn enospc_restarts_at_the_next_level_and_the_result_is_complete() {
+    let (big, small) = (size_at(0, "ladder"), size_at(1, "ladder"));
+    assert!(big > small + 1000 * PS, "{big} {small}");
+    let input = open_vec("ladder.elf", ladder_input());
+    let p = tmp("ladder.kdump");
+    let mut o = opts(&[0, 1], Compression::None);
+    o.device_limit = Some(small + PS);
+    let s = save(input.as_ref(), &Target::File(p.clone()), &o).unwrap();
+    assert!(s.complete, "{s:?}");
+    assert_eq!((s.dump_level, s.levels_tried.clone()), (1, vec![0, 1]));
+    assert_eq!(s.excluded.zero, 2000);
+    let out = format::open(&p).unwrap();
+    assert_eq!(out.info().dump_level, Some(1));
+    assert_eq!(same_pages(input.as_ref(), out.as_ref()), 3000);
+    std::fs::remove_file(&p).unwrap();
+}
+
+#[test]
+fn when_no_level_fits_the_output_is_kept_incomplete() {
+    let small = size_at(1, "full");
+    let input = open_vec("ladder.elf", ladder_input());
+    let p = tmp("full.kdump");
+    let mut o = opts(&[0, 1], Compression::None);
+    o.device_limit = Some(small / 2);
+    let s = save(input.as_ref(), &Target::File(p.clone()), &o).unwrap();
+    assert!(!s.complete);
+    assert_eq!(s.levels_tried, vec![0, 1]);
+    let r = s.reason.clone().unwrap();
+    assert!(r.starts_with("writing page data at dump level 1: "), "{r}");
+    assert!(r.contains("No space left on device"), "{r}");
+    assert!(!p.exists() && !tmp("full.kdump.part").exists());
+    let inc = tmp("full.kdump.incomplete");
+    assert_eq!(s.output, inc.display().to_string());
+    let b = std::fs::read(&inc).unwrap();
+    assert_eq!(b.len() as u64, small / 2);
+    let status = u32::from_le_bytes(b[dh::STATUS..dh::STATUS + 4].try_into().unwrap());
+    assert_eq!(status, DUMP_DH_COMPRESSED_INCOMPLETE);
+    // Readable as far as it goes: the first page made it.
+    let out = format::open(&inc).unwrap();
+    let mut page = vec![0u8; PS as usize];
+    out.read_phys(PhysAddr(BASE), &mut page).unwrap();
+    assert_eq!(page, build::pattern(BASE, PS as usize));
+    std::fs::remove_file(&inc).unwrap();
 }

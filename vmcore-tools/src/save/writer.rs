@@ -17,9 +17,9 @@
 //! gets a `page_desc` pointing at the one shared block of zeros.
 //!
 //! Order of writes: header (with `DUMP_DH_COMPRESSED_INCOMPLETE` set),
-//! sub-header, notes, 1st bitmap; then page data and descriptors as they
-//! are produced; last the 2nd bitmap and the header again without the
-//! incomplete bit. A run cut short therefore leaves a file its readers
+//! sub-header, notes, both bitmaps; then page data and descriptors as they
+//! are produced; last the 2nd bitmap again (less the pages the input did not
+//! hold) and the header without the incomplete bit. A run cut short therefore leaves a file its readers
 //! see as incomplete.
 
 use std::collections::BTreeMap;
@@ -67,12 +67,26 @@ pub trait Sink {
 pub struct FileSink {
     file: std::fs::File,
     end: u64,
+    limit: Option<u64>,
 }
 
 impl FileSink {
     /// Writes into `file` (expected empty).
     pub fn new(file: std::fs::File) -> FileSink {
-        FileSink { file, end: 0 }
+        FileSink {
+            file,
+            end: 0,
+            limit: None,
+        }
+    }
+    /// Behaves as a device of `limit` bytes: a write past it writes what
+    /// fits and fails with ENOSPC.
+    pub fn with_limit(file: std::fs::File, limit: Option<u64>) -> FileSink {
+        FileSink {
+            file,
+            end: 0,
+            limit,
+        }
     }
     /// The file, to sync and close.
     pub fn into_file(self) -> std::fs::File {
@@ -82,6 +96,15 @@ impl FileSink {
 
 impl Sink for FileSink {
     fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        if let Some(limit) = self.limit {
+            let end = offset.saturating_add(data.len() as u64);
+            if end > limit {
+                let fits = limit.saturating_sub(offset).min(data.len() as u64) as usize;
+                self.file.write_all_at(&data[..fits], offset)?;
+                self.end = self.end.max(offset + fits as u64);
+                return Err(io::Error::from_raw_os_error(28));
+            }
+        }
         self.file.write_all_at(data, offset)?;
         self.end = self.end.max(offset.saturating_add(data.len() as u64));
         Ok(())
@@ -191,8 +214,14 @@ pub struct Layout {
 impl Layout {
     /// The layout for `candidates` pages and `notes_len` note bytes.
     pub fn new(block_size: u64, max_mapnr: u64, notes_len: u64, candidates: u64) -> Option<Layout> {
-        let sub_hdr_blocks = KDUMP_SUB_HEADER_SIZE.checked_add(notes_len)?.div_ceil(block_size);
-        let bitmap_len = max_mapnr.div_ceil(8).div_ceil(block_size).max(1).checked_mul(block_size)?;
+        let sub_hdr_blocks = KDUMP_SUB_HEADER_SIZE
+            .checked_add(notes_len)?
+            .div_ceil(block_size);
+        let bitmap_len = max_mapnr
+            .div_ceil(8)
+            .div_ceil(block_size)
+            .max(1)
+            .checked_mul(block_size)?;
         let bitmap1 = sub_hdr_blocks.checked_add(1)?.checked_mul(block_size)?;
         let bitmap2 = bitmap1.checked_add(bitmap_len)?;
         let descs = bitmap2.checked_add(bitmap_len)?;
@@ -226,8 +255,16 @@ pub fn disk_dump_header(meta: &Meta, l: &Layout, status: u32) -> Vec<u8> {
     put32(&mut h, dh::STATUS, status);
     put32(&mut h, dh::BLOCK_SIZE, l.block_size as u32);
     put32(&mut h, dh::SUB_HDR_SIZE, l.sub_hdr_blocks as u32);
-    put32(&mut h, dh::BITMAP_BLOCKS, (2 * l.bitmap_len / l.block_size) as u32);
-    put32(&mut h, dh::MAX_MAPNR, l.max_mapnr.min(u64::from(u32::MAX)) as u32);
+    put32(
+        &mut h,
+        dh::BITMAP_BLOCKS,
+        (2 * l.bitmap_len / l.block_size) as u32,
+    );
+    put32(
+        &mut h,
+        dh::MAX_MAPNR,
+        l.max_mapnr.min(u64::from(u32::MAX)) as u32,
+    );
     put32(&mut h, dh::NR_CPUS, meta.nr_cpus);
     h
 }
@@ -385,7 +422,10 @@ pub fn write_dump(
     let layout = Layout::new(page_size, max_mapnr, meta.notes.len() as u64, st.candidates).ok_or(
         Failure::Output {
             what: "the layout",
-            err: io::Error::new(io::ErrorKind::InvalidInput, "dump too large for 64-bit offsets"),
+            err: io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "dump too large for 64-bit offsets",
+            ),
         },
     )?;
     let mut progress = Progress::new(
@@ -394,12 +434,21 @@ pub fn write_dump(
         format!("vmcore save -d {}", level.bits()),
     );
     let status = comp.flag();
-    sink.write_at(0, &disk_dump_header(meta, &layout, status | DUMP_DH_COMPRESSED_INCOMPLETE))
-        .map_err(out("the disk_dump_header"))?;
+    sink.write_at(
+        0,
+        &disk_dump_header(meta, &layout, status | DUMP_DH_COMPRESSED_INCOMPLETE),
+    )
+    .map_err(out("the disk_dump_header"))?;
     sink.write_at(page_size, &sub_header_and_notes(meta, &layout, level))
         .map_err(out("the sub-header and notes"))?;
-    sink.write_at(layout.bitmap1, &bitmap1).map_err(out("the 1st bitmap"))?;
+    sink.write_at(layout.bitmap1, &bitmap1)
+        .map_err(out("the 1st bitmap"))?;
     drop(bitmap1);
+    // Every candidate for now, so that a run cut short leaves a file whose
+    // written pages can be found; rewritten at the end without the pages
+    // the input turned out not to hold.
+    sink.write_at(layout.bitmap2, &bitmap2)
+        .map_err(out("the 2nd bitmap"))?;
 
     let zero_excluded = level.excludes(DumpLevel::ZERO);
     let mut data_off = layout.data;
@@ -431,7 +480,8 @@ pub fn write_dump(
         drop(job_rx);
         let stop = &stop;
         let runs = &runs;
-        let reader = scope.spawn(move || read_pages(dump, filter, runs, ps, &job_tx, &spare_rx, stop));
+        let reader =
+            scope.spawn(move || read_pages(dump, filter, runs, ps, &job_tx, &spare_rx, stop));
 
         // The writer: emit in pfn (sequence) order.
         let mut w = Emit {
@@ -498,20 +548,23 @@ pub fn write_dump(
         drop(done_rx);
         let read = reader.join().unwrap_or(Ok(()));
         if let Some(f) = failure {
-            // Best effort: descriptors of pages already written.
-            let _ = w.flush();
+            w.salvage();
             return Err(f);
         }
         if let Err(f) = read {
-            let _ = w.flush();
+            w.salvage();
             return Err(f);
         }
-        w.flush()?;
+        if let Err(f) = w.flush() {
+            w.salvage();
+            return Err(f);
+        }
         progress.finish(done_pages);
         Ok(())
     });
     result?;
-    sink.write_at(layout.bitmap2, &bitmap2).map_err(out("the 2nd bitmap"))?;
+    sink.write_at(layout.bitmap2, &bitmap2)
+        .map_err(out("the 2nd bitmap"))?;
     sink.write_at(0, &disk_dump_header(meta, &layout, status))
         .map_err(out("the final disk_dump_header"))?;
     Ok(st)
@@ -567,7 +620,10 @@ impl Emit<'_> {
         if !self.data_buf.is_empty() {
             self.sink
                 .write_at(self.data_start, &self.data_buf)
-                .map_err(|err| Failure::Output { what: "page data", err })?;
+                .map_err(|err| Failure::Output {
+                    what: "page data",
+                    err,
+                })?;
             self.data_start += self.data_buf.len() as u64;
             self.data_buf.clear();
         }
@@ -581,7 +637,10 @@ impl Emit<'_> {
             let at = self.layout.descs + self.desc_flushed * PAGE_DESC_SIZE;
             self.sink
                 .write_at(at, &self.desc_buf)
-                .map_err(|err| Failure::Output { what: "page descriptors", err })?;
+                .map_err(|err| Failure::Output {
+                    what: "page descriptors",
+                    err,
+                })?;
             self.desc_flushed = self.desc_idx;
             self.desc_buf.clear();
         }
@@ -590,6 +649,34 @@ impl Emit<'_> {
 
     fn flush(&mut self) -> Result<(), Failure> {
         self.flush_descs()
+    }
+
+    /// After a failure: write the descriptors whose page data is already
+    /// out (so an incomplete file holds every page it can), ignoring errors.
+    fn salvage(&mut self) {
+        // Small pieces, so whatever still fits gets out.
+        let mut done = 0usize;
+        for piece in self.data_buf.chunks(4096) {
+            if self.sink.write_at(self.data_start, piece).is_err() {
+                break;
+            }
+            self.data_start += piece.len() as u64;
+            done += piece.len();
+        }
+        self.data_buf.drain(..done);
+        let ok = self
+            .desc_buf
+            .chunks_exact(PAGE_DESC_SIZE as usize)
+            .take_while(|d| {
+                let off = u64::from_le_bytes(d[..8].try_into().unwrap_or([0xff; 8]));
+                let size = u64::from(u32::from_le_bytes(d[8..12].try_into().unwrap_or([0xff; 4])));
+                off.saturating_add(size) <= self.data_start
+            })
+            .count();
+        let at = self.layout.descs + self.desc_flushed * PAGE_DESC_SIZE;
+        let _ = self
+            .sink
+            .write_at(at, &self.desc_buf[..ok * PAGE_DESC_SIZE as usize]);
     }
 }
 
@@ -737,7 +824,12 @@ mod tests {
         assert_eq!(l.descs, l.bitmap2 + l.bitmap_len);
         assert_eq!(l.data, l.descs + 240);
         // Notes spilling into a second block.
-        assert_eq!(Layout::new(4096, 8, 4096 - 104 + 1, 0).unwrap().sub_hdr_blocks, 2);
+        assert_eq!(
+            Layout::new(4096, 8, 4096 - 104 + 1, 0)
+                .unwrap()
+                .sub_hdr_blocks,
+            2
+        );
         assert!(Layout::new(4096, 8, 0, u64::MAX).is_none());
     }
 
