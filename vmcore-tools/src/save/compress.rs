@@ -2,8 +2,6 @@
 //! zlib stream, lzo1x block or zstd frame per page; a page whose compressed
 //! form is not smaller than the page is stored raw (`page_desc.flags` 0).
 
-use std::io::Write as _;
-
 use crate::format::kdump::{
     DUMP_DH_COMPRESSED_LZO, DUMP_DH_COMPRESSED_ZLIB, DUMP_DH_COMPRESSED_ZSTD,
 };
@@ -48,7 +46,7 @@ impl Compression {
 pub struct Compressor {
     kind: Compression,
     lzo: super::lzo::Lzo1x,
-    zlib: Vec<u8>,
+    zlib: flate2::Compress,
 }
 
 impl std::fmt::Debug for Compressor {
@@ -65,7 +63,7 @@ impl Compressor {
         Compressor {
             kind,
             lzo: super::lzo::Lzo1x::new(),
-            zlib: Vec::new(),
+            zlib: flate2::Compress::new(flate2::Compression::fast(), true),
         }
     }
 
@@ -73,50 +71,38 @@ impl Compressor {
     /// `page_desc.flags`: the compression flag, or 0 when the page is stored
     /// raw (compression off, failed, or not smaller than the page).
     pub fn store(&mut self, page: &[u8], out: &mut Vec<u8>) -> u32 {
-        let compressed: Option<Vec<u8>> = match self.kind {
-            Compression::None => None,
+        let before = out.len();
+        let ok = match self.kind {
+            Compression::None => false,
             Compression::Lzo => {
-                let before = out.len();
                 self.lzo.compress(page, out);
-                if out.len() - before < page.len() {
-                    return self.kind.flag();
-                }
-                out.truncate(before);
-                None
+                true
             }
             Compression::Zlib => {
-                self.zlib.clear();
-                let buf = std::mem::take(&mut self.zlib);
-                let mut e = flate2::write::ZlibEncoder::new(buf, flate2::Compression::fast());
-                let r = e.write_all(page).and_then(|()| e.finish());
-                match r {
-                    Ok(v) => {
-                        if v.len() < page.len() {
-                            out.extend_from_slice(&v);
-                            self.zlib = v;
-                            return self.kind.flag();
-                        }
-                        self.zlib = v;
-                        None
-                    }
-                    Err(_) => None,
-                }
+                // One deflate state per thread, reset per page: each page is
+                // its own zlib stream, as with makedumpfile's compress2().
+                self.zlib.reset();
+                out.reserve(page.len() + page.len() / 8 + 64);
+                matches!(
+                    self.zlib
+                        .compress_vec(page, out, flate2::FlushCompress::Finish),
+                    Ok(flate2::Status::StreamEnd)
+                )
             }
-            Compression::Zstd => Some(ruzstd::encoding::compress_to_vec(
-                page,
-                ruzstd::encoding::CompressionLevel::Fastest,
-            )),
+            Compression::Zstd => {
+                out.extend_from_slice(&ruzstd::encoding::compress_to_vec(
+                    page,
+                    ruzstd::encoding::CompressionLevel::Fastest,
+                ));
+                true
+            }
         };
-        match compressed {
-            Some(c) if c.len() < page.len() => {
-                out.extend_from_slice(&c);
-                self.kind.flag()
-            }
-            _ => {
-                out.extend_from_slice(page);
-                0
-            }
+        if ok && out.len() - before < page.len() {
+            return self.kind.flag();
         }
+        out.truncate(before);
+        out.extend_from_slice(page);
+        0
     }
 }
 

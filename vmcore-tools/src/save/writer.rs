@@ -46,13 +46,13 @@ use super::progress::Progress;
 /// `new_utsname` field length.
 pub const UTS_LEN: usize = 65;
 /// Pages per batch handed to a compression thread.
-const BATCH_PAGES: usize = 256;
+const BATCH_PAGES: usize = 64;
 /// Page data buffered before a write.
-const DATA_FLUSH: usize = 4 << 20;
+const DATA_FLUSH: usize = 1 << 20;
 /// Descriptors buffered before a write.
 const DESC_FLUSH: usize = 4096;
 /// Input bytes covered between releases of the input mapping's resident pages.
-const RELEASE_EVERY: u64 = 8 << 20;
+const RELEASE_EVERY: u64 = 4 << 20;
 
 /// Where output bytes go.
 pub trait Sink {
@@ -464,8 +464,8 @@ pub fn write_dump(
 
     let jobs = jobs.max(1);
     let stop = AtomicBool::new(false);
-    let (job_tx, job_rx) = mpsc::sync_channel::<Batch>(jobs * 2);
-    let (done_tx, done_rx) = mpsc::sync_channel::<Done>(jobs * 2);
+    let (job_tx, job_rx) = mpsc::sync_channel::<Batch>(jobs);
+    let (done_tx, done_rx) = mpsc::sync_channel::<Done>(jobs);
     let (spare_tx, spare_rx) = mpsc::channel::<Vec<u8>>();
     let job_rx = Arc::new(Mutex::new(job_rx));
     let ps = page_size as usize;
