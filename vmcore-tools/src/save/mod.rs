@@ -322,7 +322,8 @@ pub fn save(dump: &dyn Dump, target: &Target, opts: &SaveOptions) -> Result<Summ
         tried.push(level.bits());
         let filter = page_filter(dump, level)?;
         let has_next = i + 1 < opts.levels.len();
-        let run = |sink: &mut dyn Sink| {
+        let mut stats = PassStats::default();
+        let mut run = |sink: &mut dyn Sink| {
             writer::write_dump(
                 dump,
                 &meta,
@@ -333,7 +334,9 @@ pub fn save(dump: &dyn Dump, target: &Target, opts: &SaveOptions) -> Result<Summ
                 ps,
                 sink,
                 opts.progress,
+                &mut stats,
             )
+            .map(|()| stats.clone())
         };
         let (result, bytes) = match target {
             Target::File(p) => {
@@ -449,7 +452,7 @@ pub fn save(dump: &dyn Dump, target: &Target, opts: &SaveOptions) -> Result<Summ
                     eprintln!();
                 }
                 last = Some((
-                    PassStats::default(),
+                    stats.clone(),
                     filter.stats().clone(),
                     Some(describe_failure(&f, &input, level)),
                     bytes,

@@ -313,6 +313,9 @@ fn when_no_level_fits_the_output_is_kept_incomplete() {
     let s = save(input.as_ref(), &Target::File(p.clone()), &o).unwrap();
     assert!(!s.complete);
     assert_eq!(s.levels_tried, vec![0, 1]);
+    // The summary counts the last pass as far as it went.
+    assert_eq!(s.pages_total, 3000);
+    assert!(s.pages_written > 0 && s.pages_written <= 1000, "{s:?}");
     let r = s.reason.clone().unwrap();
     assert!(r.starts_with("writing page data at dump level 1: "), "{r}");
     assert!(r.contains("No space left on device"), "{r}");

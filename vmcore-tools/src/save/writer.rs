@@ -389,7 +389,8 @@ pub fn pfn_runs(dump: &dyn Dump, page_size: u64) -> Vec<(u64, u64)> {
     v
 }
 
-/// Writes one complete dump at `level` into `sink`.
+/// Writes one complete dump at `level` into `sink`; `stats` counts what
+/// was done, also when the pass fails.
 #[allow(clippy::too_many_arguments)]
 pub fn write_dump(
     dump: &dyn Dump,
@@ -401,11 +402,13 @@ pub fn write_dump(
     page_size: u64,
     sink: &mut dyn Sink,
     progress_on: bool,
-) -> Result<PassStats, Failure> {
+    stats: &mut PassStats,
+) -> Result<(), Failure> {
     let out = |what: &'static str| move |err| Failure::Output { what, err };
     let runs = pfn_runs(dump, page_size);
     let max_mapnr = filter.max_pfn();
-    let mut st = PassStats::default();
+    *stats = PassStats::default();
+    let st = stats;
     let bm_bytes = usize::try_from(max_mapnr.div_ceil(8)).unwrap_or(usize::MAX);
     let mut bitmap1 = vec![0u8; bm_bytes];
     let mut bitmap2 = vec![0u8; bm_bytes];
@@ -567,7 +570,7 @@ pub fn write_dump(
         .map_err(out("the 2nd bitmap"))?;
     sink.write_at(0, &disk_dump_header(meta, &layout, status))
         .map_err(out("the final disk_dump_header"))?;
-    Ok(st)
+    Ok(())
 }
 
 fn desc(offset: u64, size: u32, flags: u32) -> [u8; PAGE_DESC_SIZE as usize] {
