@@ -74,6 +74,12 @@ impl Source {
         }
     }
 
+    /// True when the bytes are the file at [`Source::path`], mapped (not a
+    /// copy in memory).
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.backing, Backing::Map(_))
+    }
+
     /// The file name, for messages.
     pub fn path(&self) -> &Path {
         &self.path

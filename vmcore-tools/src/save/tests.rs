@@ -333,3 +333,40 @@ fn when_no_level_fits_the_output_is_kept_incomplete() {
     assert_eq!(page, build::pattern(BASE, PS as usize));
     std::fs::remove_file(&inc).unwrap();
 }
+
+#[test]
+fn an_elf_file_is_read_with_pread_and_round_trips() {
+    let path = tmp("in-file.elf");
+    let bytes = elf_input();
+    std::fs::write(&path, &bytes).unwrap();
+    let input = format::open(&path).unwrap();
+    // Verbatim pages have a file extent holding exactly their bytes; the
+    // zero-filled tail (memsz beyond filesz) and holes have none.
+    let off = input.file_extent(PhysAddr(BASE + PS), PS).unwrap() as usize;
+    assert_eq!(
+        &bytes[off..off + PS as usize],
+        &build::pattern(BASE + PS, PS as usize)[..]
+    );
+    assert_eq!(input.file_extent(PhysAddr(BASE + 20 * PS), PS), None);
+    assert_eq!(input.file_extent(PhysAddr(BASE + 19 * PS + 1), PS), None);
+    assert_eq!(input.file_extent(PhysAddr(BASE + 40 * PS), PS), None);
+    let p = tmp("from-file.kdump");
+    let s = save(
+        input.as_ref(),
+        &Target::File(p.clone()),
+        &opts(&[1], Compression::Lzo),
+    )
+    .unwrap();
+    assert!(s.complete);
+    // Opening and saving read no page data through the mapping (pread).
+    assert!(
+        input.source().pages_touched() < 4,
+        "{}",
+        input.source().pages_touched()
+    );
+    let out = format::open(&p).unwrap();
+    assert_eq!(same_pages(input.as_ref(), out.as_ref()), 32);
+    for f in [&p, &path] {
+        std::fs::remove_file(f).unwrap();
+    }
+}

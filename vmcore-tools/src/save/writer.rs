@@ -695,6 +695,14 @@ fn read_pages(
 ) -> Result<(), Failure> {
     let mut seq = 0u64;
     let mut since_release = 0u64;
+    // Pages stored verbatim (an ELF core) are read with pread into the
+    // batch buffer: no page of the mapping becomes resident.
+    let src = dump.source();
+    let file = src
+        .is_mapped()
+        .then(|| std::fs::File::open(src.path()).ok())
+        .flatten()
+        .filter(|f| f.metadata().is_ok_and(|m| m.len() == src.len()));
     let new_batch = |seq: u64| {
         let mut data = spare_rx.try_recv().unwrap_or_default();
         data.clear();
@@ -715,7 +723,18 @@ fn read_pages(
             let at = b.data.len();
             b.data.resize(at + ps, 0);
             let addr = PhysAddr(pfn.saturating_mul(ps as u64));
-            match dump.read_phys(addr, &mut b.data[at..]) {
+            let dst = &mut b.data[at..];
+            let direct = file
+                .as_ref()
+                .and_then(|f| dump.file_extent(addr, ps as u64).map(|off| (f, off)));
+            let r = match direct {
+                Some((f, off)) => f.read_exact_at(dst, off).map_err(|e| MemError::Corrupt {
+                    addr,
+                    why: format!("reading {ps} bytes at file offset {off:#x}: {e}"),
+                }),
+                None => dump.read_phys(addr, dst),
+            };
+            match r {
                 Ok(()) => b.absent.push(false),
                 Err(MemError::NotPresent(_)) => {
                     b.data.truncate(at);
