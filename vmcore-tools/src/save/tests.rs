@@ -348,6 +348,12 @@ fn an_elf_file_is_read_with_pread_and_round_trips() {
         &build::pattern(BASE + PS, PS as usize)[..]
     );
     assert_eq!(input.file_extent(PhysAddr(BASE + 20 * PS), PS), None);
+    // Spans: the 20 pages of file data in one piece, not one page more.
+    assert_eq!(
+        input.file_extent(PhysAddr(BASE), 20 * PS),
+        Some(off as u64 - PS)
+    );
+    assert_eq!(input.file_extent(PhysAddr(BASE), 21 * PS), None);
     assert_eq!(input.file_extent(PhysAddr(BASE + 19 * PS + 1), PS), None);
     assert_eq!(input.file_extent(PhysAddr(BASE + 40 * PS), PS), None);
     let p = tmp("from-file.kdump");

@@ -307,11 +307,20 @@ fn clear_bit(bitmap: &mut [u8], pfn: u64) {
     }
 }
 
-/// True when every byte of `page` is zero.
+/// True when every byte of `page` is zero: 64-byte blocks of eight
+/// 64-bit words ORed together, stopping at the first non-zero block.
 pub fn is_zero(page: &[u8]) -> bool {
-    // An OR over the whole page vectorizes; no early exit needed for the
-    // common non-zero page, whose first bytes decide.
-    page.first().is_none_or(|&b| b == 0) && page.iter().fold(0u8, |a, &b| a | b) == 0
+    let mut blocks = page.chunks_exact(64);
+    for blk in &mut blocks {
+        let mut acc = 0u64;
+        for w in blk.chunks_exact(8) {
+            acc |= <[u8; 8]>::try_from(w).map_or(1, u64::from_ne_bytes);
+        }
+        if acc != 0 {
+            return false;
+        }
+    }
+    blocks.remainder().iter().all(|&b| b == 0)
 }
 
 /// Why a pass stopped.
@@ -356,7 +365,23 @@ struct Batch {
     pfns: Vec<u64>,
     /// Per pfn: true when the input does not hold it.
     absent: Vec<bool>,
+    /// `BATCH_PAGES` pages of room; the first `filled` bytes are this
+    /// batch's pages, in order, absent ones left out.
     data: Vec<u8>,
+    filled: usize,
+}
+
+impl Batch {
+    /// An empty batch holding no buffer.
+    fn placeholder() -> Batch {
+        Batch {
+            seq: 0,
+            pfns: Vec::new(),
+            absent: Vec::new(),
+            data: Vec::new(),
+            filled: 0,
+        }
+    }
 }
 
 enum Stored {
@@ -483,8 +508,18 @@ pub fn write_dump(
         drop(job_rx);
         let stop = &stop;
         let runs = &runs;
-        let reader =
-            scope.spawn(move || read_pages(dump, filter, runs, ps, &job_tx, &spare_rx, stop));
+        let reader = scope.spawn(move || {
+            read_pages(
+                dump,
+                filter,
+                runs,
+                ps,
+                &job_tx,
+                &spare_rx,
+                2 * jobs + 2,
+                stop,
+            )
+        });
 
         // The writer: emit in pfn (sequence) order.
         let mut w = Emit {
@@ -549,6 +584,8 @@ pub fn write_dump(
             }
         }
         drop(done_rx);
+        // A reader waiting for a buffer must see the writer is gone.
+        drop(spare_tx);
         let read = reader.join().unwrap_or(Ok(()));
         if let Some(f) = failure {
             w.salvage();
@@ -691,6 +728,7 @@ fn read_pages(
     ps: usize,
     job_tx: &SyncSender<Batch>,
     spare_rx: &Receiver<Vec<u8>>,
+    pool: usize,
     stop: &AtomicBool,
 ) -> Result<(), Failure> {
     let mut seq = 0u64;
@@ -703,55 +741,103 @@ fn read_pages(
         .then(|| std::fs::File::open(src.path()).ok())
         .flatten()
         .filter(|f| f.metadata().is_ok_and(|m| m.len() == src.len()));
-    let new_batch = |seq: u64| {
-        let mut data = spare_rx.try_recv().unwrap_or_default();
-        data.clear();
-        data.reserve(ps * BATCH_PAGES);
-        Batch {
+    // A fixed pool of batch buffers bounds the memory in flight (queued,
+    // compressing, waiting to be written in order); the writer hands each
+    // buffer back once its batch is out. Buffers keep their full size:
+    // pages are read over the old bytes, never zero-filled first.
+    let mut allocated = 0usize;
+    let mut new_batch = |seq: u64| -> Option<Batch> {
+        let data = if allocated < pool {
+            allocated += 1;
+            vec![0u8; ps * BATCH_PAGES]
+        } else {
+            spare_rx.recv().ok()?
+        };
+        Some(Batch {
             seq,
             pfns: Vec::with_capacity(BATCH_PAGES),
             absent: Vec::with_capacity(BATCH_PAGES),
             data,
-        }
+            filled: 0,
+        })
     };
-    let mut b = new_batch(seq);
+    let Some(mut b) = new_batch(seq) else {
+        return Ok(());
+    };
     for &(s, e) in runs {
-        for pfn in s..e.min(filter.max_pfn()) {
+        let end = e.min(filter.max_pfn());
+        let mut pfn = s;
+        while pfn < end {
             if !filter.keep(pfn) {
+                pfn += 1;
                 continue;
             }
-            let at = b.data.len();
-            b.data.resize(at + ps, 0);
-            let addr = PhysAddr(pfn.saturating_mul(ps as u64));
-            let dst = &mut b.data[at..];
-            let direct = file
-                .as_ref()
-                .and_then(|f| dump.file_extent(addr, ps as u64).map(|off| (f, off)));
-            let r = match direct {
-                Some((f, off)) => f.read_exact_at(dst, off).map_err(|e| MemError::Corrupt {
-                    addr,
-                    why: format!("reading {ps} bytes at file offset {off:#x}: {e}"),
-                }),
-                None => dump.read_phys(addr, dst),
-            };
-            match r {
-                Ok(()) => b.absent.push(false),
-                Err(MemError::NotPresent(_)) => {
-                    b.data.truncate(at);
-                    b.absent.push(true);
-                }
-                Err(err) => return Err(Failure::Input { pfn, err }),
+            // A span of kept pages that fits the batch: one pread when the
+            // file holds it verbatim in one piece.
+            let room = (BATCH_PAGES - b.pfns.len()) as u64;
+            let mut k = 1u64;
+            while k < room && pfn + k < end && filter.keep(pfn + k) {
+                k += 1;
             }
-            b.pfns.push(pfn);
-            since_release += ps as u64;
+            let addr = PhysAddr(pfn.saturating_mul(ps as u64));
+            let span_len = k * ps as u64;
+            let span = file
+                .as_ref()
+                .and_then(|f| dump.file_extent(addr, span_len).map(|off| (f, off)));
+            if let Some((f, off)) = span {
+                // At most BATCH_PAGES pages per batch: always in bounds.
+                let dst = &mut b.data[b.filled..b.filled + span_len as usize];
+                if let Err(e) = f.read_exact_at(dst, off) {
+                    let why = format!("reading {span_len} bytes at file offset {off:#x}: {e}");
+                    return Err(Failure::Input {
+                        pfn,
+                        err: MemError::Corrupt { addr, why },
+                    });
+                }
+                for i in 0..k {
+                    b.absent.push(false);
+                    b.pfns.push(pfn + i);
+                }
+                b.filled += span_len as usize;
+            } else {
+                k = 1;
+                let dst = &mut b.data[b.filled..b.filled + ps];
+                let direct = file
+                    .as_ref()
+                    .and_then(|f| dump.file_extent(addr, ps as u64).map(|off| (f, off)));
+                let r = match direct {
+                    Some((f, off)) => f.read_exact_at(dst, off).map_err(|e| MemError::Corrupt {
+                        addr,
+                        why: format!("reading {ps} bytes at file offset {off:#x}: {e}"),
+                    }),
+                    None => dump.read_phys(addr, dst),
+                };
+                match r {
+                    Ok(()) => {
+                        b.absent.push(false);
+                        b.filled += ps;
+                    }
+                    Err(MemError::NotPresent(_)) => b.absent.push(true),
+                    Err(err) => return Err(Failure::Input { pfn, err }),
+                }
+                b.pfns.push(pfn);
+            }
+            pfn += k;
+            since_release += k * ps as u64;
             if b.pfns.len() == BATCH_PAGES {
                 if stop.load(Ordering::Relaxed) {
                     return Ok(());
                 }
                 seq += 1;
-                let full = std::mem::replace(&mut b, new_batch(seq));
+                // Send first: the writer may need this batch before it can
+                // hand a buffer back.
+                let full = std::mem::replace(&mut b, Batch::placeholder());
                 if job_tx.send(full).is_err() {
                     return Ok(());
+                }
+                match new_batch(seq) {
+                    Some(n) => b = n,
+                    None => return Ok(()),
                 }
                 if since_release >= RELEASE_EVERY {
                     // The input pages just copied are not needed again:
