@@ -721,6 +721,7 @@ impl Emit<'_> {
 }
 
 /// The reader: candidate pages in pfn order, in batches, into reused buffers.
+#[allow(clippy::too_many_arguments)]
 fn read_pages(
     dump: &dyn Dump,
     filter: &PageFilter,
