@@ -241,6 +241,12 @@ pub enum SaveError {
     /// The page filter failed.
     #[error("page filter: {0}")]
     Filter(#[from] FilterError),
+    /// The dump claims more memory than this tool will lay out.
+    #[error("the dump reaches pfn {max_pfn:#x}; at most {MAX_PFNS:#x} pages (16 TiB of 4 KiB pages) are supported")]
+    TooLarge {
+        /// One past the highest pfn.
+        max_pfn: u64,
+    },
     /// The output could not be created.
     #[error("{path}: {source}")]
     Create {
@@ -250,6 +256,10 @@ pub enum SaveError {
         source: io::Error,
     },
 }
+
+/// Most pfns a dump may reach (each bitmap is then 512 MiB, allocated
+/// lazily): bounds what a corrupt header can make the writer allocate.
+pub const MAX_PFNS: u64 = 1 << 32;
 
 /// Peak resident set of this process (VmHWM), KiB.
 pub fn peak_rss_kib() -> Option<u64> {
@@ -321,6 +331,11 @@ pub fn save(dump: &dyn Dump, target: &Target, opts: &SaveOptions) -> Result<Summ
     for (i, &level) in opts.levels.iter().enumerate() {
         tried.push(level.bits());
         let filter = page_filter(dump, level)?;
+        if filter.max_pfn() > MAX_PFNS {
+            return Err(SaveError::TooLarge {
+                max_pfn: filter.max_pfn(),
+            });
+        }
         let has_next = i + 1 < opts.levels.len();
         let mut stats = PassStats::default();
         let mut run = |sink: &mut dyn Sink| {

@@ -376,3 +376,84 @@ fn an_elf_file_is_read_with_pread_and_round_trips() {
         std::fs::remove_file(f).unwrap();
     }
 }
+
+#[test]
+fn a_dump_claiming_too_much_memory_is_refused_before_allocating() {
+    let huge = BASE << 20;
+    let elf = ElfBuilder::new()
+        .note_segment(build::kernel_notes(1, true))
+        .load(ElfLoad::new(huge, build::pattern(huge, PS as usize)))
+        .build();
+    let input = open_vec("huge.elf", elf);
+    let e = save(
+        input.as_ref(),
+        &Target::File(tmp("huge")),
+        &opts(&[31], Compression::Lzo),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, SaveError::TooLarge { max_pfn } if max_pfn == huge / PS + 1),
+        "{e}"
+    );
+    assert!(!tmp("huge.part").exists());
+}
+
+/// Seeded flips, truncations and 64-bit extremes in builder inputs: saving
+/// gives a result or an error, never a panic.
+#[test]
+fn mutated_inputs_never_panic() {
+    let kd = KdumpBuilder::new(4096)
+        .pattern_pages(0x40000..0x40010, BuildComp::Zlib)
+        .pattern_pages(0x40010..0x40014, BuildComp::Lzo)
+        .filtered(0x40014)
+        .build();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let out = tmp("mutant.kdump");
+    let mut saved = 0;
+    for (name, good) in [("elf", elf_input()), ("kdump", kd)] {
+        for round in 0..150 {
+            let mut b = good.clone();
+            for _ in 0..1 + rnd() % 3 {
+                let span = if rnd() & 1 == 0 {
+                    b.len().min(9000)
+                } else {
+                    b.len()
+                };
+                let at = (rnd() as usize) % span.max(1);
+                match rnd() % 6 {
+                    0 => b.truncate(at.max(64)),
+                    1 => {
+                        let at = at & !7;
+                        let v = [u64::MAX, 1 << 62, 0x7fff_ffff, 0][(rnd() % 4) as usize];
+                        if at + 8 <= b.len() {
+                            b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+                        }
+                    }
+                    _ => {
+                        if at < b.len() {
+                            b[at] ^= 1 << (rnd() % 8);
+                        }
+                    }
+                }
+            }
+            let Ok(d) = format::from_source(Source::from_vec(format!("{name}-{round}"), b)) else {
+                continue;
+            };
+            if let Ok(s) = save(
+                d.as_ref(),
+                &Target::File(out.clone()),
+                &opts(&[31], Compression::Lzo),
+            ) {
+                saved += 1;
+                let _ = std::fs::remove_file(&s.output);
+            }
+        }
+    }
+    assert!(saved > 100, "{saved}");
+}
