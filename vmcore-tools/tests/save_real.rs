@@ -21,6 +21,8 @@ use std::process::{Command, Stdio};
 use crash_payload::PhysAddr;
 use serde_json::Value;
 use vmcore_tools::format::{self, Container, Dump};
+use vmcore_tools::mem::MemError;
+use vmcore_tools::save::filter::{page_filter, DumpLevel};
 
 const INPUT: &str = "vmcore-wedged-daif.elf";
 
@@ -121,25 +123,39 @@ fn save(args: &[&str], out: &Path) -> Value {
     s
 }
 
-/// Every page of the input that the output holds is identical; returns how
-/// many pages were compared.
-fn same_pages(input: &dyn Dump, output: &dyn Dump) -> u64 {
+/// Every input page the level-31 page filter keeps reads back identical from
+/// the output (zero pages as the shared zero block), and every page it
+/// excludes is absent from the output. Returns (kept, excluded).
+fn same_pages(input: &dyn Dump, output: &dyn Dump) -> (u64, u64) {
     let ps = 4096u64;
+    let level = DumpLevel::new(31).unwrap();
+    let filter = page_filter(input, level).unwrap();
     let (mut a, mut b) = (vec![0u8; 4096], vec![0u8; 4096]);
-    let mut n = 0;
+    let (mut kept, mut excluded) = (0, 0);
     for r in input.ranges() {
         let mut addr = r.start.get();
         while addr + ps <= r.start.get() + r.size {
-            input.read_phys(PhysAddr(addr), &mut a).unwrap();
-            output
-                .read_phys(PhysAddr(addr), &mut b)
-                .unwrap_or_else(|e| panic!("output misses {addr:#x}: {e}"));
-            assert!(a == b, "page at {addr:#x} differs");
-            n += 1;
+            if filter.keep(addr / ps) {
+                input.read_phys(PhysAddr(addr), &mut a).unwrap();
+                output
+                    .read_phys(PhysAddr(addr), &mut b)
+                    .unwrap_or_else(|e| panic!("output misses kept page {addr:#x}: {e}"));
+                assert!(a == b, "page at {addr:#x} differs");
+                kept += 1;
+            } else {
+                assert!(
+                    matches!(
+                        output.read_phys(PhysAddr(addr), &mut b),
+                        Err(MemError::NotPresent(_))
+                    ),
+                    "excluded page {addr:#x} is in the output"
+                );
+                excluded += 1;
+            }
             addr += ps;
         }
     }
-    n
+    (kept, excluded)
 }
 
 fn check_saved(kdump: &Path, summary: &Value, comp: &str) {
@@ -156,9 +172,23 @@ fn check_saved(kdump: &Path, summary: &Value, comp: &str) {
     assert_eq!(out.vmcoreinfo(), inp.vmcoreinfo());
     assert_eq!(out.note_segments()[0].data, inp.note_segments()[0].data);
     // (d)
-    let n = same_pages(inp.as_ref(), out.as_ref());
-    assert_eq!(Some(n), summary["pages_total"].as_u64());
-    assert!(n > 400_000, "{n} pages");
+    let (kept, excluded) = same_pages(inp.as_ref(), out.as_ref());
+    assert_eq!(Some(kept + excluded), summary["pages_total"].as_u64());
+    let e = &summary["excluded"];
+    let by_flags: u64 = ["cache", "cache_private", "user", "free", "other"]
+        .iter()
+        .map(|k| {
+            e[*k]
+                .as_u64()
+                .unwrap_or_else(|| panic!("summary lacks excluded.{k}: {summary}"))
+        })
+        .sum();
+    assert_eq!(excluded, by_flags, "{summary}");
+    // The real dump is mostly free pages: -d 31 must drop most of it.
+    assert!(
+        kept > 20_000 && excluded > 400_000,
+        "kept {kept}, excluded {excluded}"
+    );
     // (a)
     assert_eq!(verify_json(kdump), verify_json(&input()));
     // (b)

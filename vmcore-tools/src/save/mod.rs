@@ -449,7 +449,7 @@ pub fn save(dump: &dyn Dump, target: &Target, opts: &SaveOptions) -> Result<Summ
         };
         match result {
             Attempt::Done(st) => {
-                last = Some((st, filter.stats().clone(), None, bytes));
+                last = Some((st, *filter.stats(), None, bytes));
                 break;
             }
             Attempt::Retry(f) => {
