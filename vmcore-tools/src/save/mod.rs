@@ -468,7 +468,7 @@ pub fn save(dump: &dyn Dump, target: &Target, opts: &SaveOptions) -> Result<Summ
                 }
                 last = Some((
                     stats.clone(),
-                    filter.stats().clone(),
+                    *filter.stats(),
                     Some(describe_failure(&f, &input, level)),
                     bytes,
                 ));
