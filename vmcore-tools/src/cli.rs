@@ -3,7 +3,10 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::save::filter::DumpLevel;
+use crate::save::Compression;
 
 /// Show every CPU of an arm64 vmcore, and prove which were captured.
 #[derive(Debug, Parser)]
@@ -66,4 +69,61 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Write the dump as makedumpfile's kdump-compressed file (or flattened stream), filtered and compressed.
+    Save(SaveArgs),
+}
+
+/// `vmcore save` options.
+#[derive(Debug, Clone, Args)]
+pub struct SaveArgs {
+    /// The dump: /proc/vmcore, an ELF copy, makedumpfile output or a QEMU dump.
+    pub dump: PathBuf,
+    /// The kdump-compressed output (written as OUTPUT.part, renamed when complete); omitted or `-` with -F: standard output.
+    pub output: Option<PathBuf>,
+    /// makedumpfile dump level 0..31, or a comma list tried in order when the output device fills up.
+    #[arg(short = 'd', long = "dump-level", value_name = "LIST", default_value = "31", value_parser = parse_levels)]
+    pub dump_level: Levels,
+    /// Page compression.
+    #[arg(short = 'c', long = "compress", value_enum, default_value_t = Compression::Lzo)]
+    pub compress: Compression,
+    /// Write makedumpfile's flattened stream.
+    #[arg(short = 'F', long = "flat")]
+    pub flat: bool,
+    /// Compression threads (default: available CPUs).
+    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+    /// Progress bar on standard error.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+    /// Print the summary as JSON (on standard output, or standard error when the stream goes there).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The `-d` list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Levels(pub Vec<DumpLevel>);
+
+/// Parses `1,17,31`.
+pub fn parse_levels(s: &str) -> Result<Levels, String> {
+    let mut v = Vec::new();
+    for part in s.split(',') {
+        let n: u32 = part
+            .trim()
+            .parse()
+            .map_err(|_| format!("{part:?} is not a dump level (0..31)"))?;
+        v.push(DumpLevel::new(n).map_err(|e| e.to_string())?);
+    }
+    Ok(Levels(v))
+}
+
+/// When to draw the progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    /// When standard error is a terminal.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
 }

@@ -74,6 +74,12 @@ impl Source {
         }
     }
 
+    /// True when the bytes are the file at [`Source::path`], mapped (not a
+    /// copy in memory).
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.backing, Backing::Map(_))
+    }
+
     /// The file name, for messages.
     pub fn path(&self) -> &Path {
         &self.path
@@ -121,6 +127,18 @@ impl Source {
             if let Some(w) = self.touched.get((p / 64) as usize) {
                 w.fetch_or(1 << (p % 64), Ordering::Relaxed);
             }
+        }
+    }
+
+    /// Drops the mapping's resident pages from this process (they stay in
+    /// the page cache and fault back in if read again). A long sequential
+    /// pass calls this behind itself so its resident set stays small.
+    pub fn release_resident(&self) {
+        if let Backing::Map(m) = &self.backing {
+            // SAFETY: the map is a read-only file mapping that this process
+            // never writes, so MADV_DONTNEED discards nothing that cannot be
+            // read back from the file: later reads fault the same bytes in.
+            let _ = unsafe { m.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
         }
     }
 

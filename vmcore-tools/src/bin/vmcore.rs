@@ -3,16 +3,17 @@
 //! Exit status: 0 success (verify: every expected CPU captured), 1 verify
 //! found CPUs missing or could not establish the expected set, 2 unusable input.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
 use serde_json::json;
 use vmcore_tools::analyze::{Analysis, Options};
-use vmcore_tools::cli::{Cli, Command, Common};
+use vmcore_tools::cli::{Cli, Command, Common, ProgressMode, SaveArgs};
 use vmcore_tools::cpus::Verdict;
 use vmcore_tools::report;
+use vmcore_tools::save::{SaveOptions, Target};
 
 fn open(c: &Common, data_symbols_only: bool) -> anyhow::Result<Analysis> {
     let opts = Options {
@@ -163,7 +164,52 @@ fn info(an: &Analysis, v: &Verdict, json_out: bool, out: &mut dyn Write) -> io::
     Ok(())
 }
 
+fn save(a: &SaveArgs) -> anyhow::Result<u8> {
+    let to_stdout = a.output.as_ref().is_none_or(|p| p.as_os_str() == "-");
+    let target = match (&a.output, a.flat) {
+        (_, true) if to_stdout => Target::FlatStdout,
+        (Some(p), true) => Target::FlatFile(p.clone()),
+        (Some(p), false) if !to_stdout => Target::File(p.clone()),
+        _ => anyhow::bail!(
+            "save: give an OUTPUT file (only the flattened stream, -F, goes to standard output)"
+        ),
+    };
+    let dump = vmcore_tools::format::open(&a.dump)?;
+    let progress = match a.progress {
+        ProgressMode::Always => true,
+        ProgressMode::Never => false,
+        ProgressMode::Auto => io::stderr().is_terminal(),
+    };
+    let jobs = a.jobs.map(usize::from).unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let opts = SaveOptions {
+        levels: a.dump_level.0.clone(),
+        compression: a.compress,
+        jobs,
+        progress,
+        device_limit: None,
+    };
+    let s = vmcore_tools::save::save(dump.as_ref(), &target, &opts)?;
+    if a.json {
+        let text = serde_json::to_string_pretty(&s)?;
+        if target == Target::FlatStdout {
+            eprintln!("{text}");
+        } else {
+            let mut out = io::stdout().lock();
+            writeln!(out, "{text}")?;
+            out.flush()?;
+        }
+    } else {
+        vmcore_tools::save::print_summary(&mut io::stderr().lock(), &s)?;
+    }
+    Ok(if s.complete { 0 } else { 1 })
+}
+
 fn run(cli: Cli) -> anyhow::Result<u8> {
+    if let Command::Save(a) = &cli.command {
+        return save(a);
+    }
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let start = Instant::now();
@@ -207,6 +253,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             (if v.all_captured() { 0 } else { 1 }, an)
         }
+        Command::Save(_) => return Ok(2),
         Command::Dmesg { common } => {
             let an = open(common, false)?;
             let lines = an
@@ -224,6 +271,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         | Command::Cpus { common, .. }
         | Command::Verify { common, .. }
         | Command::Dmesg { common } => common.stats,
+        Command::Save(_) => false,
     };
     if stats {
         eprintln!(
@@ -236,6 +284,23 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     Ok(code)
 }
 
+/// The error and its causes, `: `-separated, leaving out a cause whose text
+/// an outer message already quotes (the library's errors name their cause).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        if out.contains(&s) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&s);
+    }
+    out
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -246,7 +311,7 @@ fn main() -> ExitCode {
                     return ExitCode::SUCCESS;
                 }
             }
-            eprintln!("vmcore: {e:#}");
+            eprintln!("vmcore: {}", error_chain(&e));
             ExitCode::from(2)
         }
     }

@@ -429,6 +429,17 @@ impl<B: ByteSource> Dump for ElfDump<B> {
     fn source(&self) -> &Source {
         self.bytes.source()
     }
+    fn file_extent(&self, addr: PhysAddr, len: u64) -> Option<u64> {
+        let a = addr.get();
+        let idx = self.pieces.partition_point(|p| p.0 <= a);
+        let &(_, end, li) = self.pieces.get(idx.checked_sub(1)?)?;
+        let l = self.loads.get(li)?;
+        let in_seg = a.checked_sub(l.paddr)?;
+        if a.checked_add(len)? > end || in_seg.checked_add(len)? > l.filesz {
+            return None;
+        }
+        self.bytes.file_offset(l.offset.checked_add(in_seg)?, len)
+    }
     fn inner_container(&self) -> Container {
         self.inner
     }

@@ -50,6 +50,8 @@ pub const PAGE_DESC_SIZE: u64 = 24;
 pub mod dh {
     /// `header_version`.
     pub const HEADER_VERSION: usize = 8;
+    /// `utsname` (`struct new_utsname`: six 65-byte fields).
+    pub const UTSNAME: usize = 12;
     /// `utsname.release` (`new_utsname` at 12, 65 bytes per field).
     pub const RELEASE: usize = 12 + 2 * 65;
     /// `utsname.machine`.

@@ -21,7 +21,7 @@ pub mod build;
 pub mod elf;
 pub mod flat;
 pub mod kdump;
-mod lzo;
+pub(crate) mod lzo;
 
 /// Which container the dump is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -90,6 +90,15 @@ pub trait Dump: PhysMem + Send + Sync {
     fn ranges(&self) -> &[PhysRange];
     /// The underlying file.
     fn source(&self) -> &Source;
+    /// The offset in [`Dump::source`]'s file at which the `len` bytes of
+    /// physical memory from `addr` are stored verbatim, when they are (an
+    /// ELF core's `PT_LOAD` data); `None` when they are compressed, split,
+    /// zero-filled or absent. Lets a long sequential pass read the file
+    /// with `pread` into its own buffers instead of through the mapping.
+    fn file_extent(&self, addr: PhysAddr, len: u64) -> Option<u64> {
+        let _ = (addr, len);
+        None
+    }
     /// The format inside the container: for a flattened stream, the
     /// reassembled file's format ([`Container::Kdump`], [`Container::QemuKdump`],
     /// [`Container::Elf`] or [`Container::QemuElf`]); otherwise the container.
@@ -139,6 +148,14 @@ pub trait ByteSource: Send + Sync + std::fmt::Debug {
     /// The file underneath.
     fn source(&self) -> &Source;
 
+    /// The offset in [`ByteSource::source`]'s file of the `len` bytes at
+    /// `offset`, when they lie there as they are (`None` for a flattened
+    /// stream, whose bytes are reassembled).
+    fn file_offset(&self, offset: u64, len: u64) -> Option<u64> {
+        let _ = (offset, len);
+        None
+    }
+
     /// `offset` for a message: "file offset 0x…", or for a flattened stream
     /// the reassembled offset and the stream offset it comes from.
     fn describe(&self, offset: u64) -> String {
@@ -157,6 +174,13 @@ impl ByteSource for Source {
 
     fn source(&self) -> &Source {
         self
+    }
+
+    fn file_offset(&self, offset: u64, len: u64) -> Option<u64> {
+        offset
+            .checked_add(len)
+            .filter(|&end| end <= Source::len(self))
+            .map(|_| offset)
     }
 }
 

@@ -1,0 +1,187 @@
+//! LZO1X-1 compression (the fast level makedumpfile uses through liblzo2's
+//! `lzo1x_1_compress`): greedy matching over a hash of the next four bytes.
+//!
+//! Written here because lzokay-native 0.1 compresses at lzo1x_999-like
+//! effort and resets a ~0.5 MiB dictionary per call, which made a 4 KiB page
+//! cost ~300 µs. The stream format is the one [`crate::format::lzo`]
+//! documents and decodes; this encoder emits only literal runs, M2 matches
+//! (distance ≤ 2 KiB, length ≤ 8), M3 matches (distance ≤ 16 KiB) and the
+//! end marker, so it needs no M1 or M4 forms.
+
+/// `M2_MAX_OFFSET`.
+const M2_MAX_OFFSET: usize = 0x0800;
+/// `M2_MAX_LEN`.
+const M2_MAX_LEN: usize = 8;
+/// `M3_MAX_OFFSET`: matches further back are not looked for.
+const M3_MAX_OFFSET: usize = 0x4000;
+/// `M3_MAX_LEN` before the length is extended.
+const M3_MAX_LEN: usize = 33;
+/// `M3_MARKER`.
+const M3_MARKER: u8 = 0x20;
+/// `M4_MARKER`: with distance 16384 and length 3, the end of the stream.
+const M4_MARKER: u8 = 0x10;
+/// Hash table size (log2).
+const HASH_BITS: u32 = 12;
+
+/// Reusable state: the hash table of recent positions.
+#[derive(Debug, Clone)]
+pub struct Lzo1x {
+    table: Vec<u32>,
+}
+
+impl Default for Lzo1x {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn hash(v: u32) -> usize {
+    (v.wrapping_mul(0x9e37_79b1) >> (32 - HASH_BITS)) as usize
+}
+
+fn u32_at(b: &[u8], i: usize) -> Option<u32> {
+    let s = b.get(i..i + 4)?;
+    Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+impl Lzo1x {
+    /// A compressor.
+    pub fn new() -> Lzo1x {
+        Lzo1x {
+            table: vec![0; 1 << HASH_BITS],
+        }
+    }
+
+    /// Appends the LZO1X stream of `src` to `out`.
+    pub fn compress(&mut self, src: &[u8], out: &mut Vec<u8>) {
+        self.table.fill(0);
+        let start = out.len();
+        let n = src.len();
+        let mut lit = 0usize; // first literal not yet emitted
+        let mut ip = 4usize; // the first literal run is at least 4 bytes
+        while ip + 4 <= n {
+            let Some(v) = u32_at(src, ip) else { break };
+            let h = hash(v);
+            // Positions are stored + 1 so 0 means empty.
+            let cand = self.table[h] as usize;
+            self.table[h] = (ip + 1) as u32;
+            if cand > 0 {
+                let m = cand - 1;
+                let dist = ip - m;
+                if dist <= M3_MAX_OFFSET && u32_at(src, m) == Some(v) {
+                    let mut len = 4;
+                    while ip + len < n && src[m + len] == src[ip + len] {
+                        len += 1;
+                    }
+                    emit_literals(out, start, &src[lit..ip]);
+                    emit_match(out, len, dist);
+                    ip += len;
+                    lit = ip;
+                    continue;
+                }
+            }
+            // Skip faster through data that does not match.
+            ip += 1 + ((ip - lit) >> 5);
+        }
+        emit_literals(out, start, &src[lit..]);
+        out.extend_from_slice(&[M4_MARKER | 1, 0, 0]);
+    }
+}
+
+fn emit_literals(out: &mut Vec<u8>, start: usize, lits: &[u8]) {
+    let t = lits.len();
+    if t == 0 {
+        return;
+    }
+    if out.len() == start && t <= 238 {
+        // Only as the stream's first byte: `17 + t` literals follow.
+        out.push((17 + t) as u8);
+    } else if t <= 3 {
+        // In the low two bits of the previous match's last-but-one byte.
+        let at = out.len() - 2;
+        out[at] |= t as u8;
+    } else if t <= 18 {
+        out.push((t - 3) as u8);
+    } else {
+        let mut tt = t - 18;
+        out.push(0);
+        while tt > 255 {
+            tt -= 255;
+            out.push(0);
+        }
+        out.push(tt as u8);
+    }
+    out.extend_from_slice(lits);
+}
+
+fn emit_match(out: &mut Vec<u8>, len: usize, dist: usize) {
+    let off = dist - 1;
+    if len <= M2_MAX_LEN && dist <= M2_MAX_OFFSET {
+        out.push((((len - 1) << 5) | ((off & 7) << 2)) as u8);
+        out.push((off >> 3) as u8);
+        return;
+    }
+    if len <= M3_MAX_LEN {
+        out.push(M3_MARKER | (len - 2) as u8);
+    } else {
+        let mut l = len - M3_MAX_LEN;
+        out.push(M3_MARKER);
+        while l > 255 {
+            l -= 255;
+            out.push(0);
+        }
+        out.push(l as u8);
+    }
+    out.push((off << 2) as u8);
+    out.push((off >> 6) as u8);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::build;
+    use crate::format::lzo::decompress;
+
+    fn round_trip(data: &[u8]) -> usize {
+        let mut c = Lzo1x::new();
+        let mut out = vec![0xee];
+        c.compress(data, &mut out);
+        let back = decompress(&out[1..], data.len())
+            .unwrap_or_else(|e| panic!("{e:?} for {} bytes", data.len()));
+        assert_eq!(back, data);
+        out.len() - 1
+    }
+
+    #[test]
+    fn streams_decode_to_their_input() {
+        assert!(round_trip(&[0u8; 4096]) < 64);
+        assert!(round_trip(&build::pattern(0x4000_0000, 4096)) < 4096);
+        assert!(round_trip(&[0u8; 65536]) < 600);
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for len in [
+            0usize, 1, 2, 3, 4, 5, 7, 8, 17, 18, 19, 238, 239, 240, 300, 4096, 16384, 65536,
+        ] {
+            let noise: Vec<u8> = (0..len).map(|_| rnd() as u8).collect();
+            round_trip(&noise);
+            // Mixed: runs of 1..300 literals between repeats at all distances.
+            let mut mixed = Vec::new();
+            while mixed.len() < len {
+                let lits = (rnd() % 300) as usize + 1;
+                mixed.extend((0..lits).map(|_| rnd() as u8));
+                let d = (rnd() as usize % mixed.len()) + 1;
+                let l = (rnd() % 400) as usize + 3;
+                for _ in 0..l {
+                    mixed.push(mixed[mixed.len() - d]);
+                }
+            }
+            mixed.truncate(len);
+            round_trip(&mixed);
+        }
+    }
+}

@@ -1,0 +1,958 @@
+//! The kdump-compressed writer: layout, the page pass and the sinks (a
+//! seekable file or makedumpfile's flattened stream).
+//!
+//! File layout (makedumpfile `write_kdump_header`,
+//! `write_kdump_pages_and_bitmap_cyclic`; field offsets in
+//! [`crate::format::kdump`]), in blocks of the dump's page size:
+//!
+//! | where | what |
+//! |---|---|
+//! | block 0 | `disk_dump_header` (version 6) |
+//! | block 1 | `kdump_sub_header`, then the notes (all PT_NOTE bytes) |
+//! | 1 + `sub_hdr_size` | 1st bitmap (pfns present in the input), 2nd bitmap (pfns with a `page_desc`) |
+//! | then | one `page_desc` per candidate page (the table is reserved for every candidate the page filter keeps; pages the input turns out not to hold leave unused slots at its end) |
+//! | then | the shared zero page (when zero pages are excluded), then page data in pfn order |
+//!
+//! As makedumpfile does, an excluded zero page keeps its 2nd-bitmap bit and
+//! gets a `page_desc` pointing at the one shared block of zeros.
+//!
+//! Order of writes: header (with `DUMP_DH_COMPRESSED_INCOMPLETE` set),
+//! sub-header, notes, both bitmaps; then page data and descriptors as they
+//! are produced; last the 2nd bitmap again (less the pages the input did not
+//! hold) and the header without the incomplete bit. A run cut short therefore leaves a file its readers
+//! see as incomplete.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+
+use crash_payload::PhysAddr;
+
+use crate::format::flat::{END_FLAG_FLAT_HEADER, MAX_SIZE_MDF_HEADER, TYPE_FLAT_HEADER};
+use crate::format::kdump::{
+    dh, kh, DISK_DUMP_HEADER_SIZE, DUMP_DH_COMPRESSED_INCOMPLETE, KDUMP_SUB_HEADER_SIZE,
+    PAGE_DESC_SIZE,
+};
+use crate::format::{Dump, KDUMP_SIGNATURE, MAKEDUMPFILE_SIGNATURE};
+use crate::mem::MemError;
+
+use super::compress::{Compression, Compressor};
+use super::filter::{DumpLevel, PageFilter};
+use super::progress::Progress;
+
+/// `new_utsname` field length.
+pub const UTS_LEN: usize = 65;
+/// Pages per batch handed to a compression thread.
+const BATCH_PAGES: usize = 64;
+/// Page data buffered before a write.
+const DATA_FLUSH: usize = 1 << 20;
+/// Descriptors buffered before a write.
+const DESC_FLUSH: usize = 4096;
+/// Input bytes covered between releases of the input mapping's resident pages.
+const RELEASE_EVERY: u64 = 4 << 20;
+
+/// Where output bytes go.
+pub trait Sink {
+    /// Writes `data` at `offset` of the kdump file.
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()>;
+    /// Bytes of output so far (file length, or stream length).
+    fn output_bytes(&self) -> u64;
+}
+
+/// A seekable output file.
+#[derive(Debug)]
+pub struct FileSink {
+    file: std::fs::File,
+    end: u64,
+    limit: Option<u64>,
+}
+
+impl FileSink {
+    /// Writes into `file` (expected empty).
+    pub fn new(file: std::fs::File) -> FileSink {
+        FileSink {
+            file,
+            end: 0,
+            limit: None,
+        }
+    }
+    /// Behaves as a device of `limit` bytes: a write past it writes what
+    /// fits and fails with ENOSPC.
+    pub fn with_limit(file: std::fs::File, limit: Option<u64>) -> FileSink {
+        FileSink {
+            file,
+            end: 0,
+            limit,
+        }
+    }
+    /// The file, to sync and close.
+    pub fn into_file(self) -> std::fs::File {
+        self.file
+    }
+}
+
+impl Sink for FileSink {
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        if let Some(limit) = self.limit {
+            let end = offset.saturating_add(data.len() as u64);
+            if end > limit {
+                let fits = limit.saturating_sub(offset).min(data.len() as u64) as usize;
+                self.file.write_all_at(&data[..fits], offset)?;
+                self.end = self.end.max(offset + fits as u64);
+                return Err(io::Error::from_raw_os_error(28));
+            }
+        }
+        self.file.write_all_at(data, offset)?;
+        self.end = self.end.max(offset.saturating_add(data.len() as u64));
+        Ok(())
+    }
+    fn output_bytes(&self) -> u64 {
+        self.end
+    }
+}
+
+/// makedumpfile's flattened stream: a 4096-byte `makedumpfile_header`, then
+/// records `{ offset, size }` (big-endian `int64_t`) each followed by its
+/// bytes, then the end marker (-1, -1). Records may come in any order; a
+/// later one overwrites an earlier one.
+#[derive(Debug)]
+pub struct FlatSink<W: Write> {
+    w: W,
+    bytes: u64,
+}
+
+impl<W: Write> FlatSink<W> {
+    /// Writes the stream header to `w`.
+    pub fn new(mut w: W) -> io::Result<FlatSink<W>> {
+        let mut h = vec![0u8; MAX_SIZE_MDF_HEADER as usize];
+        h[..MAKEDUMPFILE_SIGNATURE.len()].copy_from_slice(MAKEDUMPFILE_SIGNATURE);
+        h[16..24].copy_from_slice(&TYPE_FLAT_HEADER.to_be_bytes());
+        // VERSION_FLAT_HEADER.
+        h[24..32].copy_from_slice(&1u64.to_be_bytes());
+        w.write_all(&h)?;
+        Ok(FlatSink {
+            w,
+            bytes: MAX_SIZE_MDF_HEADER,
+        })
+    }
+
+    /// Writes the end marker and flushes; returns the writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        let mut end = [0u8; 16];
+        end[..8].copy_from_slice(&END_FLAG_FLAT_HEADER.to_be_bytes());
+        end[8..].copy_from_slice(&END_FLAG_FLAT_HEADER.to_be_bytes());
+        self.w.write_all(&end)?;
+        self.w.flush()?;
+        Ok(self.w)
+    }
+}
+
+impl<W: Write> Sink for FlatSink<W> {
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let bad = || io::Error::new(io::ErrorKind::InvalidInput, "record beyond 2^63");
+        let off = i64::try_from(offset).map_err(|_| bad())?;
+        let len = i64::try_from(data.len()).map_err(|_| bad())?;
+        let mut h = [0u8; 16];
+        h[..8].copy_from_slice(&off.to_be_bytes());
+        h[8..].copy_from_slice(&len.to_be_bytes());
+        self.w.write_all(&h)?;
+        self.w.write_all(data)?;
+        self.bytes += 16 + data.len() as u64;
+        Ok(())
+    }
+    fn output_bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
+/// What the headers say about the dumped system.
+#[derive(Debug, Clone)]
+pub struct Meta {
+    /// `utsname`: sysname, nodename, release, version, machine, domainname.
+    pub utsname: [String; 6],
+    /// Crash time (`timestamp.tv_sec`).
+    pub timestamp: i64,
+    /// `nr_cpus`: NT_PRSTATUS notes in the input.
+    pub nr_cpus: u32,
+    /// `phys_base`.
+    pub phys_base: u64,
+    /// The note bytes (every note segment, in order).
+    pub notes: Vec<u8>,
+    /// Offset and size of the VMCOREINFO descriptor inside `notes`.
+    pub vmcoreinfo: Option<(u64, u64)>,
+}
+
+/// Where the parts of the file go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// Block (page) size.
+    pub block_size: u64,
+    /// `max_mapnr`: one past the highest pfn.
+    pub max_mapnr: u64,
+    /// `sub_hdr_size` in blocks.
+    pub sub_hdr_blocks: u64,
+    /// Bytes of each bitmap.
+    pub bitmap_len: u64,
+    /// 1st bitmap offset.
+    pub bitmap1: u64,
+    /// 2nd bitmap offset.
+    pub bitmap2: u64,
+    /// First `page_desc`.
+    pub descs: u64,
+    /// Descriptor slots reserved.
+    pub slots: u64,
+    /// First byte after the descriptor table.
+    pub data: u64,
+}
+
+impl Layout {
+    /// The layout for `candidates` pages and `notes_len` note bytes.
+    pub fn new(block_size: u64, max_mapnr: u64, notes_len: u64, candidates: u64) -> Option<Layout> {
+        let sub_hdr_blocks = KDUMP_SUB_HEADER_SIZE
+            .checked_add(notes_len)?
+            .div_ceil(block_size);
+        let bitmap_len = max_mapnr
+            .div_ceil(8)
+            .div_ceil(block_size)
+            .max(1)
+            .checked_mul(block_size)?;
+        let bitmap1 = sub_hdr_blocks.checked_add(1)?.checked_mul(block_size)?;
+        let bitmap2 = bitmap1.checked_add(bitmap_len)?;
+        let descs = bitmap2.checked_add(bitmap_len)?;
+        let data = descs.checked_add(candidates.checked_mul(PAGE_DESC_SIZE)?)?;
+        Some(Layout {
+            block_size,
+            max_mapnr,
+            sub_hdr_blocks,
+            bitmap_len,
+            bitmap1,
+            bitmap2,
+            descs,
+            slots: candidates,
+            data,
+        })
+    }
+}
+
+/// The `disk_dump_header` bytes.
+pub fn disk_dump_header(meta: &Meta, l: &Layout, status: u32) -> Vec<u8> {
+    let mut h = vec![0u8; DISK_DUMP_HEADER_SIZE as usize];
+    h[..8].copy_from_slice(KDUMP_SIGNATURE);
+    put32(&mut h, dh::HEADER_VERSION, 6);
+    for (i, s) in meta.utsname.iter().enumerate() {
+        let at = dh::UTSNAME + i * UTS_LEN;
+        let b = s.as_bytes();
+        let n = b.len().min(UTS_LEN - 1);
+        h[at..at + n].copy_from_slice(&b[..n]);
+    }
+    put64(&mut h, dh::TIMESTAMP, meta.timestamp as u64);
+    put32(&mut h, dh::STATUS, status);
+    put32(&mut h, dh::BLOCK_SIZE, l.block_size as u32);
+    put32(&mut h, dh::SUB_HDR_SIZE, l.sub_hdr_blocks as u32);
+    put32(
+        &mut h,
+        dh::BITMAP_BLOCKS,
+        (2 * l.bitmap_len / l.block_size) as u32,
+    );
+    put32(
+        &mut h,
+        dh::MAX_MAPNR,
+        l.max_mapnr.min(u64::from(u32::MAX)) as u32,
+    );
+    put32(&mut h, dh::NR_CPUS, meta.nr_cpus);
+    h
+}
+
+/// The `kdump_sub_header` (version 6) followed by the notes.
+pub fn sub_header_and_notes(meta: &Meta, l: &Layout, level: DumpLevel) -> Vec<u8> {
+    let mut k = vec![0u8; KDUMP_SUB_HEADER_SIZE as usize];
+    put64(&mut k, kh::PHYS_BASE, meta.phys_base);
+    put32(&mut k, kh::DUMP_LEVEL, u32::from(level.bits()));
+    let notes_off = l.block_size + KDUMP_SUB_HEADER_SIZE;
+    if !meta.notes.is_empty() {
+        put64(&mut k, kh::OFFSET_NOTE, notes_off);
+        put64(&mut k, kh::SIZE_NOTE, meta.notes.len() as u64);
+        if let Some((off, size)) = meta.vmcoreinfo {
+            put64(&mut k, kh::OFFSET_VMCOREINFO, notes_off + off);
+            put64(&mut k, kh::SIZE_VMCOREINFO, size);
+        }
+    }
+    put64(&mut k, kh::MAX_MAPNR_64, l.max_mapnr);
+    k.extend_from_slice(&meta.notes);
+    k
+}
+
+fn put32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+fn put64(b: &mut [u8], at: usize, v: u64) {
+    b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+/// Sets bit `pfn` of `bitmap`.
+pub fn set_bit(bitmap: &mut [u8], pfn: u64) {
+    if let Some(b) = bitmap.get_mut((pfn / 8) as usize) {
+        *b |= 1 << (pfn % 8);
+    }
+}
+fn clear_bit(bitmap: &mut [u8], pfn: u64) {
+    if let Some(b) = bitmap.get_mut((pfn / 8) as usize) {
+        *b &= !(1 << (pfn % 8));
+    }
+}
+
+/// True when every byte of `page` is zero: 64-byte blocks of eight
+/// 64-bit words ORed together, stopping at the first non-zero block.
+pub fn is_zero(page: &[u8]) -> bool {
+    let mut blocks = page.chunks_exact(64);
+    for blk in &mut blocks {
+        let mut acc = 0u64;
+        for w in blk.chunks_exact(8) {
+            acc |= <[u8; 8]>::try_from(w).map_or(1, u64::from_ne_bytes);
+        }
+        if acc != 0 {
+            return false;
+        }
+    }
+    blocks.remainder().iter().all(|&b| b == 0)
+}
+
+/// Why a pass stopped.
+#[derive(Debug)]
+pub enum Failure {
+    /// Writing the output failed (`what` was being written).
+    Output {
+        /// The part being written.
+        what: &'static str,
+        /// The error.
+        err: io::Error,
+    },
+    /// A page of the input could not be read.
+    Input {
+        /// The page.
+        pfn: u64,
+        /// The reader's error (it names the file offset).
+        err: MemError,
+    },
+}
+
+/// Counts from one pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PassStats {
+    /// Pages present in the input (1st bitmap).
+    pub present: u64,
+    /// Pages the page filter kept.
+    pub candidates: u64,
+    /// Zero pages stored as the shared zero block (zero-page exclusion on).
+    pub zero: u64,
+    /// Candidates the input does not hold (a filtered kdump input).
+    pub absent: u64,
+    /// Pages stored with their own data.
+    pub written: u64,
+    /// Of those, stored raw.
+    pub raw: u64,
+}
+
+/// One batch of pages on its way to a compression thread.
+struct Batch {
+    seq: u64,
+    pfns: Vec<u64>,
+    /// Per pfn: true when the input does not hold it.
+    absent: Vec<bool>,
+    /// `BATCH_PAGES` pages of room; the first `filled` bytes are this
+    /// batch's pages, in order, absent ones left out.
+    data: Vec<u8>,
+    filled: usize,
+}
+
+impl Batch {
+    /// An empty batch holding no buffer.
+    fn placeholder() -> Batch {
+        Batch {
+            seq: 0,
+            pfns: Vec::new(),
+            absent: Vec::new(),
+            data: Vec::new(),
+            filled: 0,
+        }
+    }
+}
+
+enum Stored {
+    Absent,
+    Zero,
+    Data { flags: u32, len: u32 },
+}
+
+struct Done {
+    seq: u64,
+    pfns: Vec<u64>,
+    items: Vec<Stored>,
+    out: Vec<u8>,
+    /// The batch's input buffer, for reuse.
+    spare: Vec<u8>,
+}
+
+/// The page ranges of the dump as pfn runs (pages wholly inside a range).
+pub fn pfn_runs(dump: &dyn Dump, page_size: u64) -> Vec<(u64, u64)> {
+    let mut v: Vec<(u64, u64)> = dump
+        .ranges()
+        .iter()
+        .filter_map(|r| {
+            let s = r.start.get().div_ceil(page_size);
+            let e = r.start.get().checked_add(r.size)? / page_size;
+            (s < e).then_some((s, e))
+        })
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// Writes one complete dump at `level` into `sink`; `stats` counts what
+/// was done, also when the pass fails.
+#[allow(clippy::too_many_arguments)]
+pub fn write_dump(
+    dump: &dyn Dump,
+    meta: &Meta,
+    filter: &PageFilter,
+    level: DumpLevel,
+    comp: Compression,
+    jobs: usize,
+    page_size: u64,
+    sink: &mut dyn Sink,
+    progress_on: bool,
+    stats: &mut PassStats,
+) -> Result<(), Failure> {
+    let out = |what: &'static str| move |err| Failure::Output { what, err };
+    let runs = pfn_runs(dump, page_size);
+    let max_mapnr = filter.max_pfn();
+    *stats = PassStats::default();
+    let st = stats;
+    let bm_bytes = usize::try_from(max_mapnr.div_ceil(8)).unwrap_or(usize::MAX);
+    let mut bitmap1 = vec![0u8; bm_bytes];
+    let mut bitmap2 = vec![0u8; bm_bytes];
+    for &(s, e) in &runs {
+        for pfn in s..e.min(max_mapnr) {
+            st.present += 1;
+            set_bit(&mut bitmap1, pfn);
+            if filter.keep(pfn) {
+                st.candidates += 1;
+                set_bit(&mut bitmap2, pfn);
+            }
+        }
+    }
+    let layout = Layout::new(page_size, max_mapnr, meta.notes.len() as u64, st.candidates).ok_or(
+        Failure::Output {
+            what: "the layout",
+            err: io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "dump too large for 64-bit offsets",
+            ),
+        },
+    )?;
+    let mut progress = Progress::new(
+        progress_on,
+        st.candidates,
+        format!("vmcore save -d {}", level.bits()),
+    );
+    let status = comp.flag();
+    sink.write_at(
+        0,
+        &disk_dump_header(meta, &layout, status | DUMP_DH_COMPRESSED_INCOMPLETE),
+    )
+    .map_err(out("the disk_dump_header"))?;
+    sink.write_at(page_size, &sub_header_and_notes(meta, &layout, level))
+        .map_err(out("the sub-header and notes"))?;
+    sink.write_at(layout.bitmap1, &bitmap1)
+        .map_err(out("the 1st bitmap"))?;
+    drop(bitmap1);
+    // Every candidate for now, so that a run cut short leaves a file whose
+    // written pages can be found; rewritten at the end without the pages
+    // the input turned out not to hold.
+    sink.write_at(layout.bitmap2, &bitmap2)
+        .map_err(out("the 2nd bitmap"))?;
+
+    let zero_excluded = level.excludes(DumpLevel::ZERO);
+    let mut data_off = layout.data;
+    let zero_desc = zero_excluded.then(|| {
+        let d = desc(layout.data, page_size as u32, 0);
+        data_off += page_size;
+        d
+    });
+    if zero_excluded {
+        sink.write_at(layout.data, &vec![0u8; page_size as usize])
+            .map_err(out("the shared zero page"))?;
+    }
+
+    let jobs = jobs.max(1);
+    let stop = AtomicBool::new(false);
+    let (job_tx, job_rx) = mpsc::sync_channel::<Batch>(jobs);
+    let (done_tx, done_rx) = mpsc::sync_channel::<Done>(jobs);
+    let (spare_tx, spare_rx) = mpsc::channel::<Vec<u8>>();
+    let job_rx = Arc::new(Mutex::new(job_rx));
+    let ps = page_size as usize;
+
+    let result = std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            let job_rx = Arc::clone(&job_rx);
+            let done_tx = done_tx.clone();
+            scope.spawn(move || compress_worker(&job_rx, &done_tx, comp, zero_excluded, ps));
+        }
+        drop(done_tx);
+        drop(job_rx);
+        let stop = &stop;
+        let runs = &runs;
+        let reader = scope.spawn(move || {
+            read_pages(
+                dump,
+                filter,
+                runs,
+                ps,
+                &job_tx,
+                &spare_rx,
+                2 * jobs + 2,
+                stop,
+            )
+        });
+
+        // The writer: emit in pfn (sequence) order.
+        let mut w = Emit {
+            sink,
+            layout: &layout,
+            data_off,
+            data_start: data_off,
+            data_buf: Vec::with_capacity(DATA_FLUSH + ps * BATCH_PAGES),
+            desc_buf: Vec::with_capacity(DESC_FLUSH * PAGE_DESC_SIZE as usize),
+            desc_idx: 0,
+            desc_flushed: 0,
+        };
+        let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
+        let mut next = 0u64;
+        let mut done_pages = 0u64;
+        let mut failure: Option<Failure> = None;
+        for d in done_rx.iter() {
+            pending.insert(d.seq, d);
+            while let Some(d) = pending.remove(&next) {
+                next += 1;
+                let mut off = 0usize;
+                for (pfn, item) in d.pfns.iter().zip(&d.items) {
+                    let r = match item {
+                        Stored::Absent => {
+                            clear_bit(&mut bitmap2, *pfn);
+                            st.absent += 1;
+                            Ok(())
+                        }
+                        Stored::Zero => {
+                            st.zero += 1;
+                            match &zero_desc {
+                                Some(z) => w.push_desc(z),
+                                None => Ok(()),
+                            }
+                        }
+                        Stored::Data { flags, len } => {
+                            st.written += 1;
+                            if *flags == 0 {
+                                st.raw += 1;
+                            }
+                            let n = *len as usize;
+                            let body = d.out.get(off..off + n).unwrap_or(&[]);
+                            off += n;
+                            w.push_data(body, *flags)
+                        }
+                    };
+                    if let Err(e) = r {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+                done_pages += d.pfns.len() as u64;
+                let _ = spare_tx.send(d.spare);
+                if failure.is_some() {
+                    break;
+                }
+                progress.update(done_pages);
+            }
+            if failure.is_some() {
+                stop.store(true, Ordering::Relaxed);
+                break;
+            }
+        }
+        drop(done_rx);
+        // A reader waiting for a buffer must see the writer is gone.
+        drop(spare_tx);
+        let read = reader.join().unwrap_or(Ok(()));
+        if let Some(f) = failure {
+            w.salvage();
+            return Err(f);
+        }
+        if let Err(f) = read {
+            w.salvage();
+            return Err(f);
+        }
+        if let Err(f) = w.flush() {
+            w.salvage();
+            return Err(f);
+        }
+        progress.finish(done_pages);
+        Ok(())
+    });
+    result?;
+    sink.write_at(layout.bitmap2, &bitmap2)
+        .map_err(out("the 2nd bitmap"))?;
+    sink.write_at(0, &disk_dump_header(meta, &layout, status))
+        .map_err(out("the final disk_dump_header"))?;
+    Ok(())
+}
+
+fn desc(offset: u64, size: u32, flags: u32) -> [u8; PAGE_DESC_SIZE as usize] {
+    let mut d = [0u8; PAGE_DESC_SIZE as usize];
+    d[..8].copy_from_slice(&offset.to_le_bytes());
+    d[8..12].copy_from_slice(&size.to_le_bytes());
+    d[12..16].copy_from_slice(&flags.to_le_bytes());
+    d
+}
+
+struct Emit<'a> {
+    sink: &'a mut dyn Sink,
+    layout: &'a Layout,
+    data_off: u64,
+    /// Offset of `data_buf[0]`.
+    data_start: u64,
+    data_buf: Vec<u8>,
+    desc_buf: Vec<u8>,
+    desc_idx: u64,
+    desc_flushed: u64,
+}
+
+impl Emit<'_> {
+    fn push_desc(&mut self, d: &[u8]) -> Result<(), Failure> {
+        if self.desc_idx >= self.layout.slots {
+            return Err(Failure::Output {
+                what: "a page_desc",
+                err: io::Error::other("more pages than descriptor slots"),
+            });
+        }
+        self.desc_buf.extend_from_slice(d);
+        self.desc_idx += 1;
+        if self.desc_buf.len() >= DESC_FLUSH * PAGE_DESC_SIZE as usize {
+            self.flush_descs()?;
+        }
+        Ok(())
+    }
+
+    fn push_data(&mut self, body: &[u8], flags: u32) -> Result<(), Failure> {
+        let d = desc(self.data_off, body.len() as u32, flags);
+        self.data_off += body.len() as u64;
+        self.data_buf.extend_from_slice(body);
+        if self.data_buf.len() >= DATA_FLUSH {
+            self.flush_data()?;
+        }
+        self.push_desc(&d)
+    }
+
+    fn flush_data(&mut self) -> Result<(), Failure> {
+        if !self.data_buf.is_empty() {
+            self.sink
+                .write_at(self.data_start, &self.data_buf)
+                .map_err(|err| Failure::Output {
+                    what: "page data",
+                    err,
+                })?;
+            self.data_start += self.data_buf.len() as u64;
+            self.data_buf.clear();
+        }
+        Ok(())
+    }
+
+    fn flush_descs(&mut self) -> Result<(), Failure> {
+        // Data first: a descriptor never points past what was written.
+        self.flush_data()?;
+        if !self.desc_buf.is_empty() {
+            let at = self.layout.descs + self.desc_flushed * PAGE_DESC_SIZE;
+            self.sink
+                .write_at(at, &self.desc_buf)
+                .map_err(|err| Failure::Output {
+                    what: "page descriptors",
+                    err,
+                })?;
+            self.desc_flushed = self.desc_idx;
+            self.desc_buf.clear();
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), Failure> {
+        self.flush_descs()
+    }
+
+    /// After a failure: write the descriptors whose page data is already
+    /// out (so an incomplete file holds every page it can), ignoring errors.
+    fn salvage(&mut self) {
+        // Small pieces, so whatever still fits gets out.
+        let mut done = 0usize;
+        for piece in self.data_buf.chunks(4096) {
+            if self.sink.write_at(self.data_start, piece).is_err() {
+                break;
+            }
+            self.data_start += piece.len() as u64;
+            done += piece.len();
+        }
+        self.data_buf.drain(..done);
+        let ok = self
+            .desc_buf
+            .chunks_exact(PAGE_DESC_SIZE as usize)
+            .take_while(|d| {
+                let off = u64::from_le_bytes(d[..8].try_into().unwrap_or([0xff; 8]));
+                let size = u64::from(u32::from_le_bytes(d[8..12].try_into().unwrap_or([0xff; 4])));
+                off.saturating_add(size) <= self.data_start
+            })
+            .count();
+        let at = self.layout.descs + self.desc_flushed * PAGE_DESC_SIZE;
+        let _ = self
+            .sink
+            .write_at(at, &self.desc_buf[..ok * PAGE_DESC_SIZE as usize]);
+    }
+}
+
+/// The reader: candidate pages in pfn order, in batches, into reused buffers.
+#[allow(clippy::too_many_arguments)]
+fn read_pages(
+    dump: &dyn Dump,
+    filter: &PageFilter,
+    runs: &[(u64, u64)],
+    ps: usize,
+    job_tx: &SyncSender<Batch>,
+    spare_rx: &Receiver<Vec<u8>>,
+    pool: usize,
+    stop: &AtomicBool,
+) -> Result<(), Failure> {
+    let mut seq = 0u64;
+    let mut since_release = 0u64;
+    // Pages stored verbatim (an ELF core) are read with pread into the
+    // batch buffer: no page of the mapping becomes resident.
+    let src = dump.source();
+    let file = src
+        .is_mapped()
+        .then(|| std::fs::File::open(src.path()).ok())
+        .flatten()
+        .filter(|f| f.metadata().is_ok_and(|m| m.len() == src.len()));
+    // A fixed pool of batch buffers bounds the memory in flight (queued,
+    // compressing, waiting to be written in order); the writer hands each
+    // buffer back once its batch is out. Buffers keep their full size:
+    // pages are read over the old bytes, never zero-filled first.
+    let mut allocated = 0usize;
+    let mut new_batch = |seq: u64| -> Option<Batch> {
+        let data = if allocated < pool {
+            allocated += 1;
+            vec![0u8; ps * BATCH_PAGES]
+        } else {
+            spare_rx.recv().ok()?
+        };
+        Some(Batch {
+            seq,
+            pfns: Vec::with_capacity(BATCH_PAGES),
+            absent: Vec::with_capacity(BATCH_PAGES),
+            data,
+            filled: 0,
+        })
+    };
+    let Some(mut b) = new_batch(seq) else {
+        return Ok(());
+    };
+    for &(s, e) in runs {
+        let end = e.min(filter.max_pfn());
+        let mut pfn = s;
+        while pfn < end {
+            if !filter.keep(pfn) {
+                pfn += 1;
+                continue;
+            }
+            // A span of kept pages that fits the batch: one pread when the
+            // file holds it verbatim in one piece.
+            let room = (BATCH_PAGES - b.pfns.len()) as u64;
+            let mut k = 1u64;
+            while k < room && pfn + k < end && filter.keep(pfn + k) {
+                k += 1;
+            }
+            let addr = PhysAddr(pfn.saturating_mul(ps as u64));
+            let span_len = k * ps as u64;
+            let span = file
+                .as_ref()
+                .and_then(|f| dump.file_extent(addr, span_len).map(|off| (f, off)));
+            if let Some((f, off)) = span {
+                // At most BATCH_PAGES pages per batch: always in bounds.
+                let dst = &mut b.data[b.filled..b.filled + span_len as usize];
+                if let Err(e) = f.read_exact_at(dst, off) {
+                    let why = format!("reading {span_len} bytes at file offset {off:#x}: {e}");
+                    return Err(Failure::Input {
+                        pfn,
+                        err: MemError::Corrupt { addr, why },
+                    });
+                }
+                for i in 0..k {
+                    b.absent.push(false);
+                    b.pfns.push(pfn + i);
+                }
+                b.filled += span_len as usize;
+            } else {
+                k = 1;
+                let dst = &mut b.data[b.filled..b.filled + ps];
+                let direct = file
+                    .as_ref()
+                    .and_then(|f| dump.file_extent(addr, ps as u64).map(|off| (f, off)));
+                let r = match direct {
+                    Some((f, off)) => f.read_exact_at(dst, off).map_err(|e| MemError::Corrupt {
+                        addr,
+                        why: format!("reading {ps} bytes at file offset {off:#x}: {e}"),
+                    }),
+                    None => dump.read_phys(addr, dst),
+                };
+                match r {
+                    Ok(()) => {
+                        b.absent.push(false);
+                        b.filled += ps;
+                    }
+                    Err(MemError::NotPresent(_)) => b.absent.push(true),
+                    Err(err) => return Err(Failure::Input { pfn, err }),
+                }
+                b.pfns.push(pfn);
+            }
+            pfn += k;
+            since_release += k * ps as u64;
+            if b.pfns.len() == BATCH_PAGES {
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                seq += 1;
+                // Send first: the writer may need this batch before it can
+                // hand a buffer back.
+                let full = std::mem::replace(&mut b, Batch::placeholder());
+                if job_tx.send(full).is_err() {
+                    return Ok(());
+                }
+                match new_batch(seq) {
+                    Some(n) => b = n,
+                    None => return Ok(()),
+                }
+                if since_release >= RELEASE_EVERY {
+                    // The input pages just copied are not needed again:
+                    // keep the resident set small (they stay in the page
+                    // cache, out of this process's RSS).
+                    dump.source().release_resident();
+                    since_release = 0;
+                }
+            }
+        }
+    }
+    if !b.pfns.is_empty() {
+        let _ = job_tx.send(b);
+    }
+    dump.source().release_resident();
+    Ok(())
+}
+
+fn compress_worker(
+    job_rx: &Mutex<Receiver<Batch>>,
+    done_tx: &SyncSender<Done>,
+    comp: Compression,
+    zero_excluded: bool,
+    ps: usize,
+) {
+    let mut c = Compressor::new(comp);
+    loop {
+        let job = match job_rx.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok(b) = job else { return };
+        let mut out = Vec::with_capacity(b.data.len() / 2);
+        let mut items = Vec::with_capacity(b.pfns.len());
+        let mut off = 0usize;
+        for &absent in &b.absent {
+            if absent {
+                items.push(Stored::Absent);
+                continue;
+            }
+            let page = b.data.get(off..off + ps).unwrap_or(&[]);
+            off += ps;
+            if zero_excluded && is_zero(page) {
+                items.push(Stored::Zero);
+                continue;
+            }
+            let before = out.len();
+            let flags = c.store(page, &mut out);
+            items.push(Stored::Data {
+                flags,
+                len: (out.len() - before) as u32,
+            });
+        }
+        let d = Done {
+            seq: b.seq,
+            pfns: b.pfns,
+            items,
+            out,
+            spare: b.data,
+        };
+        if done_tx.send(d).is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_check() {
+        assert!(is_zero(&[0u8; 4096]));
+        let mut p = vec![0u8; 4096];
+        p[4095] = 1;
+        assert!(!is_zero(&p));
+        p[4095] = 0;
+        p[3] = 0x80;
+        assert!(!is_zero(&p));
+        assert!(is_zero(&[0u8; 13]));
+        assert!(!is_zero(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]));
+    }
+
+    #[test]
+    fn layout_matches_makedumpfiles_arithmetic() {
+        // 2 GiB at 1 GiB, 4 KiB pages: max_mapnr 0xc0000, bitmaps of 24 blocks.
+        let l = Layout::new(4096, 0xc0000, 1000, 10).unwrap();
+        assert_eq!(l.sub_hdr_blocks, 1);
+        assert_eq!(l.bitmap_len, 0xc0000 / 8);
+        assert_eq!(l.bitmap1, 2 * 4096);
+        assert_eq!(l.bitmap2, l.bitmap1 + l.bitmap_len);
+        assert_eq!(l.descs, l.bitmap2 + l.bitmap_len);
+        assert_eq!(l.data, l.descs + 240);
+        // Notes spilling into a second block.
+        assert_eq!(
+            Layout::new(4096, 8, 4096 - 104 + 1, 0)
+                .unwrap()
+                .sub_hdr_blocks,
+            2
+        );
+        assert!(Layout::new(4096, 8, 0, u64::MAX).is_none());
+    }
+
+    #[test]
+    fn flat_records_are_big_endian_and_end_with_the_marker() {
+        let mut f = FlatSink::new(Vec::new()).unwrap();
+        f.write_at(0x1234, b"abc").unwrap();
+        f.write_at(0, b"").unwrap();
+        let v = f.finish().unwrap();
+        assert_eq!(&v[..12], b"makedumpfile");
+        assert_eq!(v.len(), 4096 + 16 + 3 + 16);
+        assert_eq!(&v[4096..4104], &0x1234u64.to_be_bytes());
+        assert_eq!(&v[4104..4112], &3u64.to_be_bytes());
+        assert_eq!(&v[4112..4115], b"abc");
+        assert_eq!(&v[4115..], &[0xff; 16]);
+    }
+}
