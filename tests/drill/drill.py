@@ -177,7 +177,7 @@ def time_v(log):
     m = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): "
                   r"(?:(\d+)h )?(?:(\d+)[m:] ?)?([\d.]+)s?", text)
     if m:
-        wall = int(m.group(1) or 0) * 3600 + int(m.group(2) or 0) * 60 + float(m.group(3))
+        wall = round(int(m.group(1) or 0) * 3600 + int(m.group(2) or 0) * 60 + float(m.group(3)), 2)
     m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
     if m:
         rss = int(m.group(1))
@@ -263,6 +263,9 @@ def check_saves(a):
                 probs.append(f"{job}: vmcore verify gives {v.get('verdict')} missing {r['verify_missing']} "
                              f"(exit {vp.returncode}) pcs {cpu_pcs(v)}; on the raw copy {raw.get('verdict')} "
                              f"missing {rm} (exit {a.raw_verify_rc}) pcs {cpu_pcs(raw)}")
+        if "-zstd" in job:
+            r["dmesg_panic_line"] = "not checked: makedumpfile 1.7.2 reads no zstd"
+            continue
         # makedumpfile reads no flattened stream: -R rearranges it into a file first.
         src = f
         t = time.monotonic()
@@ -274,6 +277,8 @@ def check_saves(a):
                 probs.append(f"{job}: makedumpfile -R failed (exit {rp.returncode}): {rp.stdout.strip()[-200:]}")
                 continue
         dm = f + ".dmesg"
+        if os.path.exists(dm):  # makedumpfile will not overwrite it
+            os.unlink(dm)
         dp = subprocess.run(mdf + ["--dump-dmesg", src, dm], capture_output=True, text=True, env=env)
         r["host_dmesg_s"] = round(time.monotonic() - t, 3)
         text = open(dm, errors="replace").read() if os.path.exists(dm) else ""
