@@ -33,11 +33,7 @@ pub fn crash_note(data: &[u8]) {
 
 /// Seeds: a saved buffer and an empty one.
 pub fn seeds_crash_note() -> Vec<Vec<u8>> {
-    let mut saved = b::note(
-        b"CORE",
-        1,
-        &b::prstatus(7, 0xffff_8000_0801_0040, 0xffff_8000_0a00_3f00),
-    );
+    let mut saved = b::note(b"CORE", 1, &b::prstatus(7, 0xffff_8000_0801_0040, 0xffff_8000_0a00_3f00));
     saved.extend_from_slice(&[0u8; 12]);
     vec![saved, vec![0u8; 424]]
 }
@@ -67,10 +63,7 @@ pub fn cpumap(data: &[u8]) {
         let cpus: Vec<_> = m.entries().collect();
         let mut out = vec![0u8; crash_payload::cpumap::desc_size(cpus.len())];
         let n = write_desc(&mut out, &cpus).expect("sized above");
-        let again: Vec<_> = CpuMap::parse(&out[..n])
-            .expect("own output")
-            .entries()
-            .collect();
+        let again: Vec<_> = CpuMap::parse(&out[..n]).expect("own output").entries().collect();
         assert_eq!(again, cpus);
     }
 }
@@ -78,20 +71,8 @@ pub fn cpumap(data: &[u8]) {
 /// Seeds: a two-CPU map.
 pub fn seeds_cpumap() -> Vec<Vec<u8>> {
     let cpus = [
-        CpuEntry {
-            cpu: 0,
-            flags: CPU_ONLINE | CPU_PRESENT,
-            mpidr: 0,
-            notes_paddr: PhysAddr(0xbfe3_d000),
-            notes_size: 424,
-        },
-        CpuEntry {
-            cpu: 1,
-            flags: CPU_PRESENT,
-            mpidr: u64::MAX,
-            notes_paddr: PhysAddr(0xbfe3_e000),
-            notes_size: 424,
-        },
+        CpuEntry { cpu: 0, flags: CPU_ONLINE | CPU_PRESENT, mpidr: 0, notes_paddr: PhysAddr(0xbfe3_d000), notes_size: 424 },
+        CpuEntry { cpu: 1, flags: CPU_PRESENT, mpidr: u64::MAX, notes_paddr: PhysAddr(0xbfe3_e000), notes_size: 424 },
     ];
     let mut out = vec![0u8; crash_payload::cpumap::desc_size(cpus.len())];
     let n = write_desc(&mut out, &cpus).unwrap_or(0);
@@ -123,16 +104,8 @@ pub fn elfcorehdr(data: &[u8]) {
 pub fn seeds_elfcorehdr() -> Vec<Vec<u8>> {
     let phdrs = [
         ProgramHeader::note(PhysAddr(0xbfe3_d000), 424),
-        ProgramHeader::load(
-            PhysAddr(0x4000_0000),
-            VirtAddr(0xffff_0000_0000_0000),
-            0x1000_0000,
-        ),
-        ProgramHeader::load(
-            PhysAddr(0x5000_0000),
-            VirtAddr(0xffff_0000_1000_0000),
-            0x2000,
-        ),
+        ProgramHeader::load(PhysAddr(0x4000_0000), VirtAddr(0xffff_0000_0000_0000), 0x1000_0000),
+        ProgramHeader::load(PhysAddr(0x5000_0000), VirtAddr(0xffff_0000_1000_0000), 0x2000),
     ];
     let mut out = vec![0u8; 64 + 56 * phdrs.len()];
     let _ = write_headers(&mut out, 183, &phdrs);

@@ -27,10 +27,7 @@ pub fn replay(target: &str, run: fn(&[u8]), seeds: fn() -> Vec<Vec<u8>>) {
     }
     let dir = fuzz_dir().join("regressions").join(target);
     if let Ok(rd) = std::fs::read_dir(&dir) {
-        let mut files: Vec<PathBuf> = rd
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.is_file())
-            .collect();
+        let mut files: Vec<PathBuf> = rd.map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
         files.sort();
         for f in files {
             inputs.push((f.display().to_string(), std::fs::read(&f).unwrap()));
@@ -60,3 +57,4 @@ macro_rules! targets {
         )*
     };
 }
+

@@ -11,9 +11,7 @@ use crash_payload::{PhysAddr, VirtAddr};
 use vmcore_tools::analyze::{collect_notes, Analysis, Options};
 use vmcore_tools::arm64::Arm64;
 use vmcore_tools::cpus::{self, decide, Evidence};
-use vmcore_tools::format::build::{
-    self as b, Compression, ElfBuilder, ElfLoad, FlatOptions, KdumpBuilder,
-};
+use vmcore_tools::format::build::{self as b, Compression, ElfBuilder, ElfLoad, FlatOptions, KdumpBuilder};
 use vmcore_tools::format::{from_source, Dump};
 use vmcore_tools::kallsyms::{Kallsyms, RawTables};
 use vmcore_tools::mem::FakeMem;
@@ -151,20 +149,11 @@ pub fn decode_world(data: &[u8]) -> World {
         let bytes = inp.chunk();
         mem.put(PhysAddr(addr), bytes);
     }
-    World {
-        vas,
-        vmcoreinfo,
-        mem,
-    }
+    World { vas, vmcoreinfo, mem }
 }
 
 /// Encodes a world for [`decode_world`] (regions at absolute addresses).
-pub fn world(
-    raw_vmcoreinfo: bool,
-    vas: &[u64],
-    text: &[u8],
-    regions: &[(u64, Vec<u8>)],
-) -> Vec<u8> {
+pub fn world(raw_vmcoreinfo: bool, vas: &[u64], text: &[u8], regions: &[(u64, Vec<u8>)]) -> Vec<u8> {
     let mut w = Writer::default();
     w.u8(u8::from(raw_vmcoreinfo)).u8(vas.len() as u8);
     for &va in vas {
@@ -317,10 +306,7 @@ fn arm64_of(vi: &[u8]) -> Option<(VmcoreInfo<'_>, Arm64)> {
 pub fn log_facts(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let facts = cpus::log_facts(text.lines());
-    let _ = decide(&Evidence {
-        log: Some(facts),
-        ..Default::default()
-    });
+    let _ = decide(&Evidence { log: Some(facts), ..Default::default() });
 }
 
 /// Seeds: lines the fact finder looks for.
@@ -347,10 +333,7 @@ fn exercise(d: &dyn Dump) {
         let _ = d.read_phys(r.start, &mut buf[..64]);
         let end = r.start.get().saturating_add(r.size);
         let _ = d.read_phys(PhysAddr(end.saturating_sub(16)), &mut buf[..16]);
-        let _ = d.read_phys(
-            PhysAddr(r.start.get().saturating_add(r.size / 2) & !4095),
-            &mut buf,
-        );
+        let _ = d.read_phys(PhysAddr(r.start.get().saturating_add(r.size / 2) & !4095), &mut buf);
     }
     let _ = d.read_phys(PhysAddr(u64::MAX - 3), &mut buf[..8]);
 }
@@ -358,13 +341,9 @@ fn exercise(d: &dyn Dump) {
 /// A dump file of any format: open it, read notes and some memory, then run
 /// the whole CPU analysis (verdict, log, symbols) on it.
 pub fn dump(data: &[u8]) {
-    let Ok(d) = from_source(Source::from_vec("fuzz.vmcore", data.to_vec())) else {
-        return;
-    };
+    let Ok(d) = from_source(Source::from_vec("fuzz.vmcore", data.to_vec())) else { return };
     exercise(d.as_ref());
-    let Ok(an) = Analysis::from_dump(Path::new("fuzz.vmcore"), d, &Options::default()) else {
-        return;
-    };
+    let Ok(an) = Analysis::from_dump(Path::new("fuzz.vmcore"), d, &Options::default()) else { return };
     let _ = an.check_usable();
     let v = an.verdict();
     let _ = vmcore_tools::report::verdict_json("fuzz.vmcore", "fuzz", &v, &an.symbolizer());
@@ -381,16 +360,8 @@ pub fn dump(data: &[u8]) {
 /// VMCOREINFO, its kallsyms, printk ring and page tables as PT_LOADs.
 pub fn rich_elf() -> Vec<u8> {
     let mut notes = Vec::new();
-    notes.extend(b::note(
-        b"CORE",
-        1,
-        &b::prstatus(1, STEXT + 0x400, 0xffff_8000_0a00_3f00),
-    ));
-    notes.extend(b::note(
-        b"CORE",
-        1,
-        &b::prstatus(0, STEXT + 0x240, 0xffff_8000_0a00_7f00),
-    ));
+    notes.extend(b::note(b"CORE", 1, &b::prstatus(1, STEXT + 0x400, 0xffff_8000_0a00_3f00)));
+    notes.extend(b::note(b"CORE", 1, &b::prstatus(0, STEXT + 0x240, 0xffff_8000_0a00_7f00)));
     notes.extend(b::note(b"VMCOREINFO", 0, template().as_bytes()));
     let mut regions = vec![kallsyms_region(SAMPLE_SYMS)];
     regions.extend(printk_regions(0, 0, SAMPLE_LOG));
@@ -426,24 +397,10 @@ pub fn seeds_dump() -> Vec<Vec<u8>> {
         .pattern_pages(0x40004..0x40005, Compression::None)
         .filtered(0x40005)
         .build();
-    let flat = b::flatten(
-        &kd,
-        FlatOptions {
-            chunk: 3000,
-            skip_zero: true,
-            rewrite_first: 300,
-        },
-    );
+    let flat = b::flatten(&kd, FlatOptions { chunk: 3000, skip_zero: true, rewrite_first: 300 });
     let flat_elf = b::flatten(&elf, FlatOptions::default());
     let rich = rich_elf();
-    let rich_flat = b::flatten(
-        &rich,
-        FlatOptions {
-            chunk: 4096,
-            skip_zero: true,
-            rewrite_first: 0,
-        },
-    );
+    let rich_flat = b::flatten(&rich, FlatOptions { chunk: 4096, skip_zero: true, rewrite_first: 0 });
     vec![elf, qelf, kd, flat, flat_elf, rich, rich_flat]
 }
 
@@ -476,9 +433,7 @@ pub fn lzo(data: &[u8]) {
     } else {
         let mut page = body[..body.len().min(4096)].to_vec();
         page.resize(4096, 0);
-        KdumpBuilder::new(4096)
-            .page(LZO_PFN, page, Compression::Lzo)
-            .build()
+        KdumpBuilder::new(4096).page(LZO_PFN, page, Compression::Lzo).build()
     };
     let d = match from_source(Source::from_vec("fuzz.kdump", file)) {
         Ok(d) => d,
@@ -533,9 +488,7 @@ fn link_symbols(l: LinkSymbols) {
     }
     let _ = (l.source(), l.origin());
     let t = template();
-    let Some((vi, a)) = arm64_of(t.as_bytes()) else {
-        return;
-    };
+    let Some((vi, a)) = arm64_of(t.as_bytes()) else { return };
     let mut syms = Symbols::from_dump(&a, &vi, None);
     if syms.add_link_symbols(l).is_ok() {
         let _ = syms.lookup(VirtAddr(STEXT + 0x250));
@@ -648,22 +601,13 @@ pub fn kallsyms_decode(data: &[u8]) {
     let mut inp = Input::new(data);
     let relative_base = inp.u64();
     let token_table = inp.chunk().to_vec();
-    let token_index = inp
-        .chunk()
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .collect();
+    let token_index = inp.chunk().chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
     let offsets = inp
         .chunk()
         .chunks_exact(4)
         .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
-    let raw = RawTables {
-        offsets,
-        relative_base,
-        token_table,
-        token_index,
-    };
+    let raw = RawTables { offsets, relative_base, token_table, token_index };
     let mut names = Vec::new();
     while !inp.is_empty() && names.len() < 4096 {
         let at = VirtAddr(KALLSYMS_VA + names.len() as u64);
@@ -677,11 +621,7 @@ pub fn kallsyms_decode(data: &[u8]) {
 fn check_kallsyms(k: &Kallsyms) {
     assert_eq!(k.len(), k.symbols().len());
     for s in k.symbols().iter().take(512) {
-        assert!(
-            k.address_of(&s.name).is_some(),
-            "{:?} decoded but not found",
-            s.name
-        );
+        assert!(k.address_of(&s.name).is_some(), "{:?} decoded but not found", s.name);
         let _ = k.lookup(s.addr);
         let _ = k.lookup(VirtAddr(s.addr.0.wrapping_add(1)));
     }
@@ -697,10 +637,7 @@ pub fn seeds_kallsyms_decode() -> Vec<Vec<u8>> {
     w.chunk(&table);
     let index: Vec<u8> = (0..256u16).flat_map(|i| (2 * i).to_le_bytes()).collect();
     w.chunk(&index);
-    let offs: Vec<u8> = SAMPLE_SYMS
-        .iter()
-        .flat_map(|(_, o)| o.to_le_bytes())
-        .collect();
+    let offs: Vec<u8> = SAMPLE_SYMS.iter().flat_map(|(_, o)| o.to_le_bytes()).collect();
     w.chunk(&offs);
     for (name, _) in SAMPLE_SYMS {
         w.chunk(name.as_bytes());
@@ -711,9 +648,7 @@ pub fn seeds_kallsyms_decode() -> Vec<Vec<u8>> {
 /// Kallsyms found through VMCOREINFO and read from fuzz memory ([`decode_world`]).
 pub fn kallsyms_load(data: &[u8]) {
     let w = decode_world(data);
-    let Some((vi, a)) = arm64_of(&w.vmcoreinfo) else {
-        return;
-    };
+    let Some((vi, a)) = arm64_of(&w.vmcoreinfo) else { return };
     if let Ok(k) = Kallsyms::load(&w.mem, &a, &vi) {
         check_kallsyms(&k);
         let syms = Symbols::from_dump(&a, &vi, Some(k));
@@ -731,9 +666,7 @@ pub fn seeds_kallsyms_load() -> Vec<Vec<u8>> {
 /// `vmcore-dmesg` text of it.
 pub fn printk(data: &[u8]) {
     let w = decode_world(data);
-    let Some((vi, a)) = arm64_of(&w.vmcoreinfo) else {
-        return;
-    };
+    let Some((vi, a)) = arm64_of(&w.vmcoreinfo) else { return };
     if let Ok(recs) = vmcore_tools::printk::read_log(&w.mem, &a, &vi) {
         let _ = vmcore_tools::printk::format_vmcore_dmesg(&recs);
         let mut s = String::new();
@@ -748,12 +681,7 @@ pub fn printk(data: &[u8]) {
 pub fn seeds_printk() -> Vec<Vec<u8>> {
     vec![
         world(false, &[], b"", &printk_regions(0, 0, SAMPLE_LOG)),
-        world(
-            false,
-            &[],
-            b"",
-            &printk_regions(6, 3 * 256 + 200, SAMPLE_LOG),
-        ),
+        world(false, &[], b"", &printk_regions(6, 3 * 256 + 200, SAMPLE_LOG)),
     ]
 }
 
@@ -762,24 +690,9 @@ pub fn seeds_printk() -> Vec<Vec<u8>> {
 /// each address ([`decode_world`]). Walks must end (loops are detected).
 pub fn arm64_walk(data: &[u8]) {
     let w = decode_world(data);
-    let Some((_vi, a)) = arm64_of(&w.vmcoreinfo) else {
-        return;
-    };
-    let _ = (
-        a.layout(),
-        a.kernel_image(),
-        a.module_window(),
-        a.text(),
-        a.va_bits_actual(),
-    );
-    let fixed = [
-        STEXT,
-        SWAPPER,
-        0xffff_8000_1000_0000,
-        PAGE_OFFSET + 0x1000,
-        0,
-        u64::MAX,
-    ];
+    let Some((_vi, a)) = arm64_of(&w.vmcoreinfo) else { return };
+    let _ = (a.layout(), a.kernel_image(), a.module_window(), a.text(), a.va_bits_actual());
+    let fixed = [STEXT, SWAPPER, 0xffff_8000_1000_0000, PAGE_OFFSET + 0x1000, 0, u64::MAX];
     for &va in w.vas.iter().chain(fixed.iter()) {
         let v = VirtAddr(va);
         let _ = a.region(v);
@@ -805,30 +718,10 @@ pub fn seeds_arm64_walk() -> Vec<Vec<u8>> {
     let mut loop_ = table_regions(va, 3, 0x4000_0000 | 0x703);
     loop_[1].1 = (img_pa(SWAPPER) | 3).to_le_bytes().to_vec();
     vec![
-        world(
-            false,
-            &[va, va + 0x123],
-            b"",
-            &table_regions(va, 3, 0x4000_0000 | 0x703),
-        ),
-        world(
-            false,
-            &[va + 0x1234],
-            b"",
-            &table_regions(va, 2, 0x4000_0000 | 0x701),
-        ),
+        world(false, &[va, va + 0x123], b"", &table_regions(va, 3, 0x4000_0000 | 0x703)),
+        world(false, &[va + 0x1234], b"", &table_regions(va, 2, 0x4000_0000 | 0x701)),
         world(false, &[va], b"", &loop_),
-        world(
-            false,
-            &[va],
-            b"",
-            &table_regions(va, 3, 0x4000_0000 | 0x701),
-        ),
-        world(
-            false,
-            &[va],
-            b"PAGESIZE=65536\nNUMBER(VA_BITS)=52\nNUMBER(TCR_EL1_T1SZ)=12\n",
-            &[],
-        ),
+        world(false, &[va], b"", &table_regions(va, 3, 0x4000_0000 | 0x701)),
+        world(false, &[va], b"PAGESIZE=65536\nNUMBER(VA_BITS)=52\nNUMBER(TCR_EL1_T1SZ)=12\n", &[]),
     ]
 }

@@ -124,9 +124,7 @@ pub struct Analysis {
 
 impl std::fmt::Debug for Analysis {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Analysis")
-            .field("path", &self.path)
-            .finish()
+        f.debug_struct("Analysis").field("path", &self.path).finish()
     }
 }
 
@@ -180,10 +178,12 @@ impl Analysis {
                     || vi_names.iter().any(|n| n.as_bytes() == name)
             };
             let l = LinkSymbols::parse_system_map_keeping(&bytes, &p.display().to_string(), &keep)
-                .map_err(|e| Error::Unusable {
+                .map_err(|e| {
+                Error::Unusable {
                     path: p.clone(),
                     msg: e.to_string(),
-                })?;
+                }
+            })?;
             links.push((p.clone(), l));
         }
         if let Some(p) = &opts.vmlinux {
@@ -232,11 +232,7 @@ impl Analysis {
         }
         // Only when symbol files made us load symbols already: `verify` must not
         // decode kallsyms it does not need.
-        let bounds = an
-            .symbols
-            .get()
-            .and_then(|r| r.as_ref().ok())
-            .map(Symbols::kernel_bounds);
+        let bounds = an.symbols.get().and_then(|r| r.as_ref().ok()).map(Symbols::kernel_bounds);
         if let (Ok(a), Some(b)) = (&mut an.arm64, bounds) {
             a.set_kernel_bounds(b);
         }
@@ -258,9 +254,7 @@ impl Analysis {
 
     /// The VMCOREINFO view.
     pub fn vmcoreinfo(&self) -> Option<VmcoreInfo<'_>> {
-        self.vmcoreinfo
-            .as_deref()
-            .and_then(|v| VmcoreInfo::parse(v).ok())
+        self.vmcoreinfo.as_deref().and_then(|v| VmcoreInfo::parse(v).ok())
     }
 
     /// Every symbol source: the dump's kallsyms and VMCOREINFO, plus symbol
@@ -344,8 +338,7 @@ impl Analysis {
     pub fn log_lines(&self) -> Result<Vec<String>, String> {
         let a = self.arm64.as_ref().map_err(Clone::clone)?;
         let vi = self.vmcoreinfo().ok_or("the dump carries no VMCOREINFO")?;
-        let records =
-            crate::printk::read_log(self.dump.as_ref(), a, &vi).map_err(|e| e.to_string())?;
+        let records = crate::printk::read_log(self.dump.as_ref(), a, &vi).map_err(|e| e.to_string())?;
         Ok(crate::printk::format_vmcore_dmesg(&records)
             .lines()
             .map(str::to_string)
@@ -436,11 +429,7 @@ impl Analysis {
                         }
                     }
                 }
-                if found
-                    .iter()
-                    .zip(&wanted)
-                    .all(|(f, w)| f.is_some() || w.is_none())
-                {
+                if found.iter().zip(&wanted).all(|(f, w)| f.is_some() || w.is_none()) {
                     break 'outer;
                 }
             }

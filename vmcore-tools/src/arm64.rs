@@ -555,17 +555,17 @@ impl Arm64 {
     /// is translated by the page-table walk, which is still exact.
     pub fn kernel_image(&self) -> std::ops::Range<u64> {
         let end = self.bounds.end.unwrap_or_else(|| {
-            [
-                self.bounds.inittext.map(|(_, e)| e),
-                self.bounds.etext,
-                self.symbol_hint_end,
-                Some(self.stext),
-            ]
-            .into_iter()
-            .flatten()
-            .max()
-            .unwrap_or(self.stext)
-        });
+                [
+                    self.bounds.inittext.map(|(_, e)| e),
+                    self.bounds.etext,
+                    self.symbol_hint_end,
+                    Some(self.stext),
+                ]
+                .into_iter()
+                .flatten()
+                .max()
+                .unwrap_or(self.stext)
+            });
         self.text.0..end.0
     }
 

@@ -223,15 +223,8 @@ pub struct Verdict {
 impl Verdict {
     /// Expected CPUs captured.
     pub fn captured(&self) -> usize {
-        self.rows
-            .iter()
-            .filter(|r| r.status == Status::Captured)
-            .count()
-            + self
-                .unnumbered
-                .iter()
-                .filter(|u| u.implausible.is_none())
-                .count()
+        self.rows.iter().filter(|r| r.status == Status::Captured).count()
+            + self.unnumbered.iter().filter(|u| u.implausible.is_none()).count()
     }
 
     /// Every expected CPU captured, and the expected set known.
@@ -256,16 +249,10 @@ pub fn implausible(pr: &ElfPrstatus, layout: Option<&KernelLayout>) -> Option<St
     let ps = Pstate::decode(r.pstate);
     let layout = layout?;
     match ps.el {
-        None => Some(format!(
-            "pstate {:#x} is AArch32 state; an arm64 kernel never runs there",
-            r.pstate
-        )),
+        None => Some(format!("pstate {:#x} is AArch32 state; an arm64 kernel never runs there", r.pstate)),
         Some(0) => {
             if r.pc >= layout.user_space_end {
-                Some(format!(
-                    "pc {:#x} is a kernel address but pstate {:#x} is EL0",
-                    r.pc, r.pstate
-                ))
+                Some(format!("pc {:#x} is a kernel address but pstate {:#x} is EL0", r.pc, r.pstate))
             } else {
                 None
             }
@@ -288,17 +275,11 @@ pub fn implausible(pr: &ElfPrstatus, layout: Option<&KernelLayout>) -> Option<St
             }
             if ps.el == Some(1) && !ps.sp_elx {
                 // EL1t: the kernel never runs on SP_EL0 at EL1.
-                return Some(format!(
-                    "pstate {:#x} is EL1t; the kernel runs on SP_EL1",
-                    r.pstate
-                ));
+                return Some(format!("pstate {:#x} is EL1t; the kernel runs on SP_EL1", r.pstate));
             }
             None
         }
-        Some(_) => Some(format!(
-            "pstate {:#x} is EL3: firmware, not the kernel",
-            r.pstate
-        )),
+        Some(_) => Some(format!("pstate {:#x} is EL3: firmware, not the kernel", r.pstate)),
     }
 }
 
@@ -338,9 +319,7 @@ fn row_from_buffer(
         }
         BufferState::Corrupt(e) => row.reason = Some(format!("note corrupt: {e}")),
         BufferState::Unreadable(e) => {
-            row.reason = Some(format!(
-                "note unreadable: crash-notes buffer not in the dump ({e})"
-            ))
+            row.reason = Some(format!("note unreadable: crash-notes buffer not in the dump ({e})"))
         }
     }
     row
@@ -382,10 +361,8 @@ pub fn decide(ev: &Evidence) -> Verdict {
 
     // 2. Data symbols.
     if let Some(sym) = &ev.symbols {
-        let online: Option<BTreeSet<u32>> = sym
-            .online_at_dump
-            .as_ref()
-            .map(|v| v.iter().copied().collect());
+        let online: Option<BTreeSet<u32>> =
+            sym.online_at_dump.as_ref().map(|v| v.iter().copied().collect());
         let mut rows = Vec::new();
         let mut not_expected = Vec::new();
         for (cpu, buf) in &sym.buffers {
@@ -478,11 +455,7 @@ fn decide_qemu(ev: &Evidence, mut remarks: Vec<String>) -> Verdict {
                     cpu,
                     CpuRow {
                         cpu,
-                        status: if why.is_none() {
-                            Status::Captured
-                        } else {
-                            Status::Missing
-                        },
+                        status: if why.is_none() { Status::Captured } else { Status::Missing },
                         reason: why.map(|w| format!("registers implausible: {w}")),
                         source: NumberSource::QemuPrPid,
                         prstatus: Some(*pr),
@@ -534,11 +507,7 @@ fn decide_inferred(ev: &Evidence, mut remarks: Vec<String>) -> Verdict {
         let why = pr.as_ref().and_then(|p| implausible(p, layout));
         CpuRow {
             cpu,
-            status: if why.is_none() {
-                Status::Captured
-            } else {
-                Status::Missing
-            },
+            status: if why.is_none() { Status::Captured } else { Status::Missing },
             reason: why.map(|w| format!("registers implausible: {w}")),
             source,
             prstatus: pr,
@@ -556,11 +525,7 @@ fn decide_inferred(ev: &Evidence, mut remarks: Vec<String>) -> Verdict {
                 .into_iter()
                 .map(|n| UnnumberedNote {
                     note: n.clone(),
-                    implausible: n
-                        .prstatus
-                        .as_ref()
-                        .ok()
-                        .and_then(|p| implausible(p, layout)),
+                    implausible: n.prstatus.as_ref().ok().and_then(|p| implausible(p, layout)),
                 })
                 .collect(),
             not_expected: Vec::new(),
@@ -573,17 +538,10 @@ fn decide_inferred(ev: &Evidence, mut remarks: Vec<String>) -> Verdict {
     let mut remaining: BTreeSet<u32> = (0..n_cpus).collect();
     for c in &log.offlined {
         if remaining.remove(c) {
-            remarks.push(format!(
-                "CPU {c} was taken offline before the crash (kernel log); not expected"
-            ));
+            remarks.push(format!("CPU {c} was taken offline before the crash (kernel log); not expected"));
         }
     }
-    let not_expected: Vec<u32> = log
-        .offlined
-        .iter()
-        .copied()
-        .filter(|c| *c < n_cpus)
-        .collect();
+    let not_expected: Vec<u32> = log.offlined.iter().copied().filter(|c| *c < n_cpus).collect();
 
     // Anchor: the panicking CPU, by PID.
     if let Some((cpu, pid)) = log.panic_cpu_pid {
@@ -627,15 +585,7 @@ fn decide_inferred(ev: &Evidence, mut remarks: Vec<String>) -> Verdict {
     }
     // Buffer spacing: a numbered note's buffer anchors the per-CPU units.
     if !left.is_empty() {
-        number_by_spacing(
-            ev,
-            &log,
-            &mut rows,
-            &mut left,
-            &mut remaining,
-            &note_row,
-            &mut remarks,
-        );
+        number_by_spacing(ev, &log, &mut rows, &mut left, &mut remaining, &note_row, &mut remarks);
     }
     // Elimination: exactly one CPU and one note left.
     if remaining.len() == 1 && left.len() == 1 {
@@ -655,8 +605,7 @@ fn decide_inferred(ev: &Evidence, mut remarks: Vec<String>) -> Verdict {
                         cpu,
                         status: Status::Missing,
                         reason: Some(
-                            "no register note: every note in the dump belongs to another CPU"
-                                .to_string(),
+                            "no register note: every note in the dump belongs to another CPU".to_string(),
                         ),
                         source: NumberSource::InferredLogCount,
                         prstatus: None,
@@ -691,11 +640,7 @@ fn decide_inferred(ev: &Evidence, mut remarks: Vec<String>) -> Verdict {
         .into_iter()
         .map(|n| UnnumberedNote {
             note: n.clone(),
-            implausible: n
-                .prstatus
-                .as_ref()
-                .ok()
-                .and_then(|p| implausible(p, layout)),
+            implausible: n.prstatus.as_ref().ok().and_then(|p| implausible(p, layout)),
         })
         .collect();
     let expected = n_cpus - not_expected.len() as u32;
@@ -737,9 +682,7 @@ fn number_by_spacing<'a>(
     };
     let mut numbered = Vec::new();
     for (i, n) in left.iter().enumerate() {
-        let Some(addr) = buf_of(n.index) else {
-            continue;
-        };
+        let Some(addr) = buf_of(n.index) else { continue };
         let delta = i128::from(addr) - i128::from(anchor_addr);
         if delta % i128::from(unit) != 0 {
             remarks.push(format!(
@@ -749,10 +692,7 @@ fn number_by_spacing<'a>(
             continue;
         }
         let u = anchor_unit as i128 + delta / i128::from(unit);
-        let cpu = usize::try_from(u)
-            .ok()
-            .and_then(|u| log.pcpu_units.get(u))
-            .copied();
+        let cpu = usize::try_from(u).ok().and_then(|u| log.pcpu_units.get(u)).copied();
         match cpu {
             Some(cpu) if remaining.contains(&cpu) => numbered.push((i, cpu)),
             _ => remarks.push(format!(
@@ -771,10 +711,7 @@ fn number_by_spacing<'a>(
 }
 
 fn list(s: &BTreeSet<u32>) -> String {
-    s.iter()
-        .map(|c| c.to_string())
-        .collect::<Vec<_>>()
-        .join(",")
+    s.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",")
 }
 
 /// Parses a kernel CPU list ("0-2,5") as the kernel's `%*pbl` prints it.
@@ -918,20 +855,11 @@ mod tests {
             notes_size: 424,
         };
         let ev = Evidence {
-            notes: vec![
-                note(0, pr(100, 0xffff_8000_0810_0000)),
-                note(1, pr(0, 0xffff_8000_0820_0000)),
-            ],
+            notes: vec![note(0, pr(100, 0xffff_8000_0810_0000)), note(1, pr(0, 0xffff_8000_0820_0000))],
             cpumap: Some(vec![
-                (
-                    entry(0),
-                    BufferState::Parsed(CrashNote::Saved(pr(100, 0xffff_8000_0810_0000))),
-                ),
+                (entry(0), BufferState::Parsed(CrashNote::Saved(pr(100, 0xffff_8000_0810_0000)))),
                 (entry(1), BufferState::Parsed(CrashNote::Empty)),
-                (
-                    entry(2),
-                    BufferState::Parsed(CrashNote::Saved(pr(0, 0xffff_8000_0820_0000))),
-                ),
+                (entry(2), BufferState::Parsed(CrashNote::Saved(pr(0, 0xffff_8000_0820_0000)))),
             ]),
             layout: layout(),
             ..Default::default()
@@ -942,15 +870,8 @@ mod tests {
         assert_eq!(v.rows.len(), 3);
         assert_eq!(v.rows[1].cpu, 1);
         assert_eq!(v.rows[1].status, Status::Missing);
-        assert!(v.rows[1]
-            .reason
-            .as_deref()
-            .unwrap_or("")
-            .starts_with("failed to stop"));
-        assert_eq!(
-            v.rows[2].prstatus.map(|p| p.regs().pc),
-            Some(0xffff_8000_0820_0000)
-        );
+        assert!(v.rows[1].reason.as_deref().unwrap_or("").starts_with("failed to stop"));
+        assert_eq!(v.rows[2].prstatus.map(|p| p.regs().pc), Some(0xffff_8000_0820_0000));
         assert!(!v.all_captured());
         assert!(v.remarks.is_empty(), "{:?}", v.remarks);
     }
@@ -991,10 +912,7 @@ mod tests {
         };
         // Note order deliberately "wrong": the panicking CPU 1's note comes first.
         let ev = Evidence {
-            notes: vec![
-                note(0, pr(300, 0xffff_8000_0810_0000)),
-                note(1, pr(0, 0xffff_8000_0820_0000)),
-            ],
+            notes: vec![note(0, pr(300, 0xffff_8000_0810_0000)), note(1, pr(0, 0xffff_8000_0820_0000))],
             log: Some(log.clone()),
             layout: layout(),
             ..Default::default()
@@ -1024,10 +942,7 @@ mod tests {
         let v = decide(&ev);
         assert_eq!(v.rows.len(), 1);
         assert_eq!(v.unnumbered.len(), 3);
-        assert!(
-            v.all_captured(),
-            "all four captured even if three are unnumbered"
-        );
+        assert!(v.all_captured(), "all four captured even if three are unnumbered");
         assert!(v.remarks.iter().any(|r| r.contains("kexec-rs")));
     }
 
@@ -1058,12 +973,8 @@ mod tests {
         };
         let v = decide(&ev);
         assert!(v.unnumbered.is_empty(), "{v:?}");
-        let by_cpu: Vec<(u32, Option<usize>)> =
-            v.rows.iter().map(|r| (r.cpu, r.note_index)).collect();
-        assert_eq!(
-            by_cpu,
-            vec![(0, Some(2)), (1, Some(3)), (2, Some(1)), (3, Some(0))]
-        );
+        let by_cpu: Vec<(u32, Option<usize>)> = v.rows.iter().map(|r| (r.cpu, r.note_index)).collect();
+        assert_eq!(by_cpu, vec![(0, Some(2)), (1, Some(3)), (2, Some(1)), (3, Some(0))]);
         assert_eq!(v.rows[0].source, NumberSource::InferredBufferSpacing);
         assert!(v.all_captured());
     }
@@ -1092,9 +1003,7 @@ mod tests {
         r.sp = 0xffff_8000_0a00_3e40;
         r.pc = 0x4000;
         p.set_regs(&r);
-        assert!(implausible(&p, layout().as_ref())
-            .unwrap_or_default()
-            .contains("not a kernel address"));
+        assert!(implausible(&p, layout().as_ref()).unwrap_or_default().contains("not a kernel address"));
         r.pstate = 0; // EL0t with a user pc
         p.set_regs(&r);
         assert_eq!(implausible(&p, layout().as_ref()), None);
@@ -1103,10 +1012,7 @@ mod tests {
     #[test]
     fn qemu_numbering_uses_pr_pid() {
         let ev = Evidence {
-            notes: vec![
-                note(0, pr(2, 0xffff_8000_0810_0000)),
-                note(1, pr(1, 0xffff_8000_0820_0000)),
-            ],
+            notes: vec![note(0, pr(2, 0xffff_8000_0810_0000)), note(1, pr(1, 0xffff_8000_0820_0000))],
             qemu: true,
             layout: layout(),
             ..Default::default()
@@ -1126,11 +1032,7 @@ mod tests {
 
     #[test]
     fn offline_cpus_in_the_log() {
-        let f = log_facts([
-            "CPU1: shutdown",
-            "CPU2: shutdown",
-            "CPU2: Booted secondary processor 0x0000000002",
-        ]);
+        let f = log_facts(["CPU1: shutdown", "CPU2: shutdown", "CPU2: Booted secondary processor 0x0000000002"]);
         assert_eq!(f.offlined, vec![1]);
     }
 }

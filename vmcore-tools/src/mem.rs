@@ -56,16 +56,9 @@ impl FakeMem {
 impl PhysMem for FakeMem {
     fn read_phys(&self, addr: PhysAddr, buf: &mut [u8]) -> Result<(), MemError> {
         for (start, data) in self.ranges.iter().rev() {
-            let Some(off) = addr.checked_sub(*start) else {
-                continue;
-            };
-            let Ok(off) = usize::try_from(off) else {
-                continue;
-            };
-            if let Some(src) = off
-                .checked_add(buf.len())
-                .and_then(|end| data.get(off..end))
-            {
+            let Some(off) = addr.checked_sub(*start) else { continue };
+            let Ok(off) = usize::try_from(off) else { continue };
+            if let Some(src) = off.checked_add(buf.len()).and_then(|end| data.get(off..end)) {
                 buf.copy_from_slice(src);
                 return Ok(());
             }

@@ -66,17 +66,7 @@ fn regs_json(pr: Option<&ElfPrstatus>, sym: &dyn Symbolize) -> serde_json::Map<S
             );
         }
         None => {
-            for k in [
-                "pid",
-                "pc",
-                "pc_symbol",
-                "lr",
-                "lr_symbol",
-                "sp",
-                "fp",
-                "pstate",
-                "pstate_decoded",
-            ] {
+            for k in ["pid", "pc", "pc_symbol", "lr", "lr_symbol", "sp", "fp", "pstate", "pstate_decoded"] {
                 m.insert(k.into(), Value::Null);
             }
         }
@@ -101,11 +91,7 @@ fn unnumbered_json(u: &UnnumberedNote, sym: &dyn Symbolize) -> Value {
     m.insert("cpu".into(), Value::Null);
     m.insert(
         "status".into(),
-        json!(if u.implausible.is_none() {
-            "captured"
-        } else {
-            "missing"
-        }),
+        json!(if u.implausible.is_none() { "captured" } else { "missing" }),
     );
     m.insert("reason".into(), json!(u.implausible));
     m.insert("source".into(), json!("unknown"));
@@ -159,14 +145,7 @@ fn sym_or_hex(sym: &dyn Symbolize, a: u64) -> String {
     }
 }
 
-fn print_regs_line(
-    out: &mut dyn Write,
-    cpu: &str,
-    status: &str,
-    pr: Option<&ElfPrstatus>,
-    source: &str,
-    sym: &dyn Symbolize,
-) -> io::Result<()> {
+fn print_regs_line(out: &mut dyn Write, cpu: &str, status: &str, pr: Option<&ElfPrstatus>, source: &str, sym: &dyn Symbolize) -> io::Result<()> {
     match pr {
         Some(pr) => {
             let r = pr.regs();
@@ -176,20 +155,8 @@ fn print_regs_line(
                 pr.pr_pid,
                 sym_or_hex(sym, r.pc)
             )?;
-            writeln!(
-                out,
-                "{:<22} lr {}",
-                "",
-                sym_or_hex(sym, sym.strip_pac(r.lr()))
-            )?;
-            writeln!(
-                out,
-                "{:<22} sp {:#x}  pstate {:#x} {}",
-                "",
-                r.sp,
-                r.pstate,
-                pstate_summary(r.pstate)
-            )?;
+            writeln!(out, "{:<22} lr {}", "", sym_or_hex(sym, sym.strip_pac(r.lr())))?;
+            writeln!(out, "{:<22} sp {:#x}  pstate {:#x} {}", "", r.sp, r.pstate, pstate_summary(r.pstate))?;
         }
         None => writeln!(out, "{cpu:<4} {status:<9} {:<7} {:<53} {source}", "-", "")?,
     }
@@ -198,11 +165,7 @@ fn print_regs_line(
 
 /// The `cpus` table.
 pub fn print_cpus(out: &mut dyn Write, v: &Verdict, sym: &dyn Symbolize) -> io::Result<()> {
-    writeln!(
-        out,
-        "{:<4} {:<9} {:<7} {:<53} NUMBERED BY",
-        "CPU", "STATUS", "PID", "REGISTERS"
-    )?;
+    writeln!(out, "{:<4} {:<9} {:<7} {:<53} NUMBERED BY", "CPU", "STATUS", "PID", "REGISTERS")?;
     for r in &v.rows {
         let status = match r.status {
             Status::Captured => "captured",
@@ -212,32 +175,14 @@ pub fn print_cpus(out: &mut dyn Write, v: &Verdict, sym: &dyn Symbolize) -> io::
             .ok()
             .and_then(|s| s.as_str().map(str::to_string))
             .unwrap_or_default();
-        print_regs_line(
-            out,
-            &r.cpu.to_string(),
-            status,
-            r.prstatus.as_ref(),
-            &src,
-            sym,
-        )?;
+        print_regs_line(out, &r.cpu.to_string(), status, r.prstatus.as_ref(), &src, sym)?;
         if let Some(reason) = &r.reason {
             writeln!(out, "{:<22} {reason}", "")?;
         }
     }
     for u in &v.unnumbered {
-        let status = if u.implausible.is_none() {
-            "captured"
-        } else {
-            "missing"
-        };
-        print_regs_line(
-            out,
-            "?",
-            status,
-            u.note.prstatus.as_ref().ok(),
-            &format!("unknown (note {})", u.note.index),
-            sym,
-        )?;
+        let status = if u.implausible.is_none() { "captured" } else { "missing" };
+        print_regs_line(out, "?", status, u.note.prstatus.as_ref().ok(), &format!("unknown (note {})", u.note.index), sym)?;
         if let Some(why) = &u.implausible {
             writeln!(out, "{:<22} registers implausible: {why}", "")?;
         }
@@ -259,11 +204,7 @@ pub fn print_verify(out: &mut dyn Write, v: &Verdict) -> io::Result<()> {
     }
     for u in &v.unnumbered {
         if let Some(why) = &u.implausible {
-            writeln!(
-                out,
-                "note {} (CPU unknown): registers implausible: {why}",
-                u.note.index
-            )?;
+            writeln!(out, "note {} (CPU unknown): registers implausible: {why}", u.note.index)?;
         }
     }
     print_summary(out, v)
@@ -289,11 +230,7 @@ fn print_summary(out: &mut dyn Write, v: &Verdict) -> io::Result<()> {
     }
     if !v.not_expected.is_empty() {
         let l: Vec<String> = v.not_expected.iter().map(|c| c.to_string()).collect();
-        writeln!(
-            out,
-            "offline before the crash (not expected): {}",
-            l.join(",")
-        )?;
+        writeln!(out, "offline before the crash (not expected): {}", l.join(","))?;
     }
     for r in &v.remarks {
         writeln!(out, "note: {r}")?;

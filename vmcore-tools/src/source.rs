@@ -41,10 +41,7 @@ impl Source {
         let file = std::fs::File::open(path).map_err(io)?;
         let meta = file.metadata().map_err(io)?;
         if meta.len() == 0 {
-            return Err(Error::parse(
-                path,
-                ParseError::new(0, "a dump file, found an empty file"),
-            ));
+            return Err(Error::parse(path, ParseError::new(0, "a dump file, found an empty file")));
         }
         // SAFETY: the map is read-only and private to this process; a dump
         // file being truncated underneath us would fault (SIGBUS), which is
@@ -104,15 +101,15 @@ impl Source {
 
     /// `len` bytes at `offset`, or an error naming the offset and `what`.
     pub fn bytes(&self, offset: u64, len: u64, what: &str) -> Result<&[u8], ParseError> {
-        let end = offset
-            .checked_add(len)
-            .filter(|&e| e <= self.len())
-            .ok_or_else(|| {
-                ParseError::new(
-                    offset,
-                    format!("{what} ({len} bytes), but the file is {} bytes", self.len()),
-                )
-            })?;
+        let end = offset.checked_add(len).filter(|&e| e <= self.len()).ok_or_else(|| {
+            ParseError::new(
+                offset,
+                format!(
+                    "{what} ({len} bytes), but the file is {} bytes",
+                    self.len()
+                ),
+            )
+        })?;
         self.touch(offset, end);
         Ok(&self.all()[offset as usize..end as usize])
     }

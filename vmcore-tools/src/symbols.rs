@@ -228,20 +228,11 @@ impl LinkSymbols {
             let (Some(k), Some(name), None) = (fields.next(), fields.next(), fields.next()) else {
                 return Err(err(
                     n,
-                    format!(
-                        "expected `ADDR TYPE NAME`, found {:?}",
-                        String::from_utf8_lossy(line)
-                    ),
+                    format!("expected `ADDR TYPE NAME`, found {:?}", String::from_utf8_lossy(line)),
                 ));
             };
             let addr = parse_hex_bytes(a).ok_or_else(|| {
-                err(
-                    n,
-                    format!(
-                        "address {:?} is not hexadecimal",
-                        String::from_utf8_lossy(a)
-                    ),
-                )
+                err(n, format!("address {:?} is not hexadecimal", String::from_utf8_lossy(a)))
             })?;
             let kind = match k {
                 [c] if c.is_ascii_graphic() => char::from(*c),

@@ -64,38 +64,23 @@ fn seeds_reach_deep() {
     let vi = VmcoreInfo::parse(&text).unwrap();
     let k = vmcore_tools::kallsyms::Kallsyms::load(&w.mem, &a, &vi).unwrap();
     assert_eq!(k.len(), vmcore::SAMPLE_SYMS.len());
-    assert_eq!(
-        k.address_of("start_kernel"),
-        Some(VirtAddr(vmcore::STEXT + 0x100))
-    );
+    assert_eq!(k.address_of("start_kernel"), Some(VirtAddr(vmcore::STEXT + 0x100)));
     let (w, _, a) = load(&vmcore::seeds_arm64_walk()[0]);
     let t = a.walk(&w.mem, VirtAddr(0xffff_8000_1000_0123)).unwrap();
     assert_eq!((t.phys.get(), t.level), (0x4000_0123, 3));
     let (w, _, a) = load(&vmcore::seeds_arm64_walk()[2]);
     let e = a.walk(&w.mem, VirtAddr(0xffff_8000_1000_0000)).unwrap_err();
-    assert!(
-        e.to_string().contains("loop") || format!("{e:?}").contains("Loop"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("loop") || format!("{e:?}").contains("Loop"), "{e}");
 
     let rich = vmcore::rich_elf();
-    let d = vmcore_tools::format::from_source(vmcore_tools::source::Source::from_vec("rich", rich))
-        .unwrap();
-    let an = vmcore_tools::analyze::Analysis::from_dump(
-        std::path::Path::new("rich"),
-        d,
-        &Default::default(),
-    )
-    .unwrap();
+    let d = vmcore_tools::format::from_source(vmcore_tools::source::Source::from_vec("rich", rich)).unwrap();
+    let an = vmcore_tools::analyze::Analysis::from_dump(std::path::Path::new("rich"), d, &Default::default()).unwrap();
     assert_eq!(an.log_lines().unwrap().len(), vmcore::SAMPLE_LOG.len());
     assert!(an.symbols().unwrap().address_of("crash_notes").is_some());
     let _ = an.verdict();
 
-    let sm =
-        vmcore_tools::symbols::LinkSymbols::parse_system_map(&vmcore::sample_system_map(), "m")
-            .unwrap();
+    let sm = vmcore_tools::symbols::LinkSymbols::parse_system_map(&vmcore::sample_system_map(), "m").unwrap();
     assert!(sm.get("crash_notes").is_some());
-    let vl = vmcore_tools::symbols::LinkSymbols::parse_vmlinux(&vmcore::seeds_vmlinux()[0], "v")
-        .unwrap();
+    let vl = vmcore_tools::symbols::LinkSymbols::parse_vmlinux(&vmcore::seeds_vmlinux()[0], "v").unwrap();
     assert!(vl.get("crash_notes").is_some());
 }

@@ -29,9 +29,6 @@ fn every_option_and_command_is_documented() {
             }
         }
     }
-    assert!(
-        checked >= 4,
-        "found only {checked} options: the test is not looking at the CLI"
-    );
+    assert!(checked >= 4, "found only {checked} options: the test is not looking at the CLI");
     assert!(missing.is_empty(), "not in man/vmcore.1: {missing:?}");
 }

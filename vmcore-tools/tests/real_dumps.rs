@@ -33,12 +33,7 @@ fn files(truth: &Value) -> Vec<Value> {
 
 fn cpus_of(v: &Value) -> Vec<u32> {
     v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|c| c.as_u64())
-                .map(|c| c as u32)
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|c| c.as_u64()).map(|c| c as u32).collect())
         .unwrap_or_default()
 }
 
@@ -61,16 +56,13 @@ fn every_real_dump_gets_the_verdict_its_making_implies() {
     for f in &all {
         let name = f["file"].as_str().expect("file");
         let path = dir.join(name);
-        let an =
-            Analysis::open(&path, &Options::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let an = Analysis::open(&path, &Options::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         let v = an.verdict();
         let captured = cpus_of(&f["expected_captured"]);
         let missing = cpus_of(&f["expected_missing"]);
         assert_eq!(v.expected, Some(ncpus), "{name}: expected CPU count; {v:?}");
-        assert!(
-            v.unnumbered.is_empty(),
-            "{name}: notes left unnumbered: {v:?}"
-        );
+        assert!(v.unnumbered.is_empty(), "{name}: notes left unnumbered: {v:?}");
         for r in &v.rows {
             if captured.contains(&r.cpu) {
                 assert_eq!(r.status, Status::Captured, "{name}: CPU {} {r:?}", r.cpu);
@@ -78,18 +70,10 @@ fn every_real_dump_gets_the_verdict_its_making_implies() {
                 assert!(missing.contains(&r.cpu), "{name}: unexpected CPU {}", r.cpu);
                 assert_eq!(r.status, Status::Missing, "{name}: CPU {}", r.cpu);
                 let reason = r.reason.as_deref().unwrap_or("");
-                assert!(
-                    reason.starts_with("failed to stop"),
-                    "{name}: CPU {}: {reason}",
-                    r.cpu
-                );
+                assert!(reason.starts_with("failed to stop"), "{name}: CPU {}: {reason}", r.cpu);
             }
         }
-        assert_eq!(
-            v.rows.len(),
-            captured.len() + missing.len(),
-            "{name}: rows {v:?}"
-        );
+        assert_eq!(v.rows.len(), captured.len() + missing.len(), "{name}: rows {v:?}");
         assert_eq!(v.all_captured(), missing.is_empty(), "{name}");
 
         if f["kind"] == "kdump-proc-vmcore" || f["kind"] == "makedumpfile" {
@@ -104,12 +88,7 @@ fn every_real_dump_gets_the_verdict_its_making_implies() {
                 let Ok(CrashNote::Saved(pr)) = crash_note::parse(&buf) else {
                     panic!("{name}: CPU {} buffer holds no note", r.cpu)
                 };
-                assert_eq!(
-                    Some(pr),
-                    r.prstatus,
-                    "{name}: CPU {} shows another CPU's registers",
-                    r.cpu
-                );
+                assert_eq!(Some(pr), r.prstatus, "{name}: CPU {} shows another CPU's registers", r.cpu);
             }
             // And a missing CPU's buffer is indeed empty.
             for &cpu in &missing {
@@ -117,11 +96,7 @@ fn every_real_dump_gets_the_verdict_its_making_implies() {
                 an.dump
                     .read_phys(crash_notes_paddr(&truth, cpu), &mut buf)
                     .unwrap_or_else(|e| panic!("{name}: CPU {cpu} buffer: {e}"));
-                assert_eq!(
-                    crash_note::parse(&buf),
-                    Ok(CrashNote::Empty),
-                    "{name}: CPU {cpu}"
-                );
+                assert_eq!(crash_note::parse(&buf), Ok(CrashNote::Empty), "{name}: CPU {cpu}");
             }
         }
         if f["kind"] == "qemu-dump-guest-memory" {
@@ -142,19 +117,11 @@ fn the_wedged_cpu_spins_with_interrupts_masked_in_qemus_view() {
     let path = dir.join(f["file"].as_str().expect("file"));
     let an = Analysis::open(&path, &Options::default()).expect("opens");
     let v = an.verdict();
-    let row = v
-        .rows
-        .iter()
-        .find(|r| r.cpu == cpu)
-        .expect("wedged CPU row");
+    let row = v.rows.iter().find(|r| r.cpu == cpu).expect("wedged CPU row");
     let regs = row.prstatus.expect("registers").regs();
     let ps = crash_payload::prstatus::Pstate::decode(regs.pstate);
     assert_eq!(ps.el, Some(1), "pstate {:#x}", regs.pstate);
-    assert!(
-        ps.i,
-        "IRQs must be masked on the wedged CPU: pstate {:#x}",
-        regs.pstate
-    );
+    assert!(ps.i, "IRQs must be masked on the wedged CPU: pstate {:#x}", regs.pstate);
     let a = an.arm64.as_ref().expect("translation");
     assert!(
         a.is_module_addr(crash_payload::VirtAddr(regs.pc)),
@@ -173,10 +140,7 @@ fn dmesg_is_byte_identical_to_vmcore_dmesg() {
         };
         let name = f["file"].as_str().expect("file");
         let an = Analysis::open(&dir.join(name), &Options::default()).expect("opens");
-        let mut ours = an
-            .log_lines()
-            .unwrap_or_else(|e| panic!("{name}: {e}"))
-            .join("\n");
+        let mut ours = an.log_lines().unwrap_or_else(|e| panic!("{name}: {e}")).join("\n");
         ours.push('\n');
         let want = std::fs::read_to_string(dir.join(golden)).expect("golden");
         assert!(ours == want, "{name}: dmesg differs from {golden}");
@@ -207,48 +171,25 @@ fn verify_exit_status_and_json() {
     let plain = dir.join(file_of_kind(&truth, "kdump-proc-vmcore", false));
 
     let out = vmcore(&["verify", "--json", wedged.to_str().expect("utf8")]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let j: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(j["verdict"], "missing");
     assert_eq!(j["missing"], serde_json::json!([1]));
     let cpus = j["cpus"].as_array().expect("cpus array");
     let c1 = cpus.iter().find(|c| c["cpu"] == 1).expect("CPU 1");
     assert_eq!(c1["status"], "missing");
-    assert!(c1["reason"]
-        .as_str()
-        .unwrap_or("")
-        .starts_with("failed to stop"));
+    assert!(c1["reason"].as_str().unwrap_or("").starts_with("failed to stop"));
     assert_eq!(c1["source"], "inferred-log-failed-to-stop");
     assert_eq!(c1["inferred"], true);
     let c0 = cpus.iter().find(|c| c["cpu"] == 0).expect("CPU 0");
     assert_eq!(c0["status"], "captured");
-    for k in [
-        "pid",
-        "pc",
-        "pc_symbol",
-        "lr",
-        "lr_symbol",
-        "sp",
-        "pstate",
-        "reason",
-        "source",
-    ] {
+    for k in ["pid", "pc", "pc_symbol", "lr", "lr_symbol", "sp", "pstate", "reason", "source"] {
         assert!(c0.get(k).is_some(), "CPU 0 lacks {k}");
     }
     assert!(c0["pc"].as_str().unwrap_or("").starts_with("0x"));
 
     let out = vmcore(&["verify", plain.to_str().expect("utf8")]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
 
     let out = vmcore(&["cpus", "--json", plain.to_str().expect("utf8")]);
     assert_eq!(out.status.code(), Some(0));
@@ -259,10 +200,7 @@ fn verify_exit_status_and_json() {
         .iter()
         .map(|c| c["pc_symbol"].as_str().unwrap_or("").to_string())
         .collect();
-    assert!(
-        pcs.iter().any(|s| s.starts_with("__crash_kexec+")),
-        "panicking CPU's pc: {pcs:?}"
-    );
+    assert!(pcs.iter().any(|s| s.starts_with("__crash_kexec+")), "panicking CPU's pc: {pcs:?}");
 }
 
 #[test]
@@ -288,12 +226,8 @@ fn truncated_copy(src: &Path, len: u64, tag: &str) -> PathBuf {
     use std::io::{Read, Write};
     let dst = std::env::temp_dir().join(format!("vmcore-trunc-{}-{tag}-{len}", std::process::id()));
     let mut buf = vec![0u8; len as usize];
-    std::fs::File::open(src)
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .expect("read");
-    std::fs::File::create(&dst)
-        .and_then(|mut f| f.write_all(&buf))
-        .expect("write");
+    std::fs::File::open(src).and_then(|mut f| f.read_exact(&mut buf)).expect("read");
+    std::fs::File::create(&dst).and_then(|mut f| f.write_all(&buf)).expect("write");
     dst
 }
 
@@ -309,14 +243,8 @@ fn truncated_real_dumps_are_refused_with_file_and_offset() {
             let err = String::from_utf8_lossy(&out.stderr).to_string();
             let _ = std::fs::remove_file(&t);
             assert_eq!(out.status.code(), Some(2), "{name} cut at {len}: {err}");
-            assert!(
-                err.contains(t.to_str().expect("utf8")),
-                "{name} cut at {len}: no file name: {err}"
-            );
-            assert!(
-                err.contains("offset"),
-                "{name} cut at {len}: no offset: {err}"
-            );
+            assert!(err.contains(t.to_str().expect("utf8")), "{name} cut at {len}: no file name: {err}");
+            assert!(err.contains("offset"), "{name} cut at {len}: no offset: {err}");
         }
     }
 }
@@ -325,12 +253,10 @@ fn truncated_real_dumps_are_refused_with_file_and_offset() {
 /// (tests/setup.sh unpacks it into the cache).
 fn real_system_map(truth: &Value) -> PathBuf {
     let release = truth["kernel_release"].as_str().expect("kernel_release");
-    let p = support::cache_dir().join(format!("dbg/root/usr/lib/debug/boot/System.map-{release}"));
-    assert!(
-        p.is_file(),
-        "{} missing: tests/setup.sh unpacks it",
-        p.display()
-    );
+    let p = support::cache_dir().join(format!(
+        "dbg/root/usr/lib/debug/boot/System.map-{release}"
+    ));
+    assert!(p.is_file(), "{} missing: tests/setup.sh unpacks it", p.display());
     p
 }
 
@@ -351,12 +277,7 @@ fn data_symbols_from_the_real_system_map_number_cpus_exactly() {
         let v = an.verdict();
         assert_eq!(v.method, "data-symbols", "{name}: {v:?}");
         assert!(v.exact);
-        let missing: Vec<u32> = v
-            .rows
-            .iter()
-            .filter(|r| r.status == Status::Missing)
-            .map(|r| r.cpu)
-            .collect();
+        let missing: Vec<u32> = v.rows.iter().filter(|r| r.status == Status::Missing).map(|r| r.cpu).collect();
         assert_eq!(missing, cpus_of(&f["expected_missing"]), "{name}");
         for r in &v.rows {
             assert_eq!(r.source, NumberSource::DataSymbols);
@@ -380,12 +301,7 @@ fn a_system_map_from_another_build_is_refused() {
     let p = std::env::temp_dir().join(format!("vmcore-other-build-{}.map", std::process::id()));
     std::fs::write(&p, shifted).expect("write");
     let wedged = dir.join(file_of_kind(&truth, "kdump-proc-vmcore", true));
-    let out = vmcore(&[
-        "verify",
-        "--system-map",
-        p.to_str().expect("utf8"),
-        wedged.to_str().expect("utf8"),
-    ]);
+    let out = vmcore(&["verify", "--system-map", p.to_str().expect("utf8"), wedged.to_str().expect("utf8")]);
     let _ = std::fs::remove_file(&p);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
@@ -429,29 +345,11 @@ fn verify_with_the_real_system_map_keeps_only_what_it_needs() {
     let map = real_system_map(&truth);
     for wedged in [true, false] {
         let f = dir.join(file_of_kind(&truth, "kdump-proc-vmcore", wedged));
-        let out = vmcore(&[
-            "verify",
-            "--json",
-            "--system-map",
-            map.to_str().expect("utf8"),
-            f.to_str().expect("utf8"),
-        ]);
-        assert_eq!(
-            out.status.code(),
-            Some(if wedged { 1 } else { 0 }),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = vmcore(&["verify", "--json", "--system-map", map.to_str().expect("utf8"), f.to_str().expect("utf8")]);
+        assert_eq!(out.status.code(), Some(if wedged { 1 } else { 0 }), "{}", String::from_utf8_lossy(&out.stderr));
         let j: Value = serde_json::from_slice(&out.stdout).expect("JSON");
         assert_eq!(j["method"], "data-symbols");
         assert_eq!(j["exact"], true);
-        assert_eq!(
-            j["missing"],
-            if wedged {
-                serde_json::json!([1])
-            } else {
-                serde_json::json!([])
-            }
-        );
+        assert_eq!(j["missing"], if wedged { serde_json::json!([1]) } else { serde_json::json!([]) });
     }
 }

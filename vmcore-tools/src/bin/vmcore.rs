@@ -89,21 +89,13 @@ fn info(an: &Analysis, v: &Verdict, json_out: bool, out: &mut dyn Write) -> io::
             "cpu_numbering_exact": v.exact,
             "cpu_map_note": an.notes.cpumap.as_ref().map(|r| r.is_ok()),
         });
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&j).unwrap_or_default()
-        )?;
+        writeln!(out, "{}", serde_json::to_string_pretty(&j).unwrap_or_default())?;
         return Ok(());
     }
     writeln!(out, "file:          {}", an.path.display())?;
     writeln!(out, "format:        {}", fi.description)?;
     writeln!(out, "arch:          {}", fi.arch)?;
-    writeln!(
-        out,
-        "kernel:        {}",
-        release.as_deref().unwrap_or("unknown (no VMCOREINFO)")
-    )?;
+    writeln!(out, "kernel:        {}", release.as_deref().unwrap_or("unknown (no VMCOREINFO)"))?;
     match page_size {
         Some(p) => writeln!(out, "page size:     {p}")?,
         None => writeln!(out, "page size:     unknown")?,
@@ -225,12 +217,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let v = an.verdict();
             let sym = an.symbolizer();
             if *json {
-                let j = report::verdict_json(
-                    &an.path.display().to_string(),
-                    &format_desc(&an),
-                    &v,
-                    &sym,
-                );
+                let j = report::verdict_json(&an.path.display().to_string(), &format_desc(&an), &v, &sym);
                 writeln!(out, "{}", serde_json::to_string_pretty(&j)?)?;
             } else {
                 report::print_cpus(&mut out, &v, &sym)?;
@@ -256,9 +243,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Save(_) => return Ok(2),
         Command::Dmesg { common } => {
             let an = open(common, false)?;
-            let lines = an
-                .log_lines()
-                .map_err(|e| anyhow::anyhow!("{}: {e}", an.path.display()))?;
+            let lines = an.log_lines().map_err(|e| anyhow::anyhow!("{}: {e}", an.path.display()))?;
             for l in lines {
                 writeln!(out, "{l}")?;
             }

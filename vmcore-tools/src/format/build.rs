@@ -62,11 +62,7 @@ pub fn kernel_notes(cpus: u32, vmcoreinfo: bool) -> Vec<u8> {
     let mut v = Vec::new();
     for cpu in 0..cpus {
         let pc = 0xffff_8000_0801_0000 + u64::from(cpu) * 0x100;
-        v.extend(note(
-            b"CORE",
-            NT_PRSTATUS,
-            &prstatus(100 + cpu, pc, 0xffff_8000_0a00_3f00),
-        ));
+        v.extend(note(b"CORE", NT_PRSTATUS, &prstatus(100 + cpu, pc, 0xffff_8000_0a00_3f00)));
     }
     if vmcoreinfo {
         v.extend(note(b"VMCOREINFO", 0, VMCOREINFO_TEXT));
@@ -80,11 +76,7 @@ pub fn qemu_notes(cpus: u32) -> Vec<u8> {
     let mut v = Vec::new();
     for cpu in 0..cpus {
         let pc = 0xffff_8000_0801_0000 + u64::from(cpu) * 0x100;
-        v.extend(note(
-            b"CORE",
-            NT_PRSTATUS,
-            &prstatus(cpu + 1, pc, 0xffff_8000_0a00_3f00),
-        ));
+        v.extend(note(b"CORE", NT_PRSTATUS, &prstatus(cpu + 1, pc, 0xffff_8000_0a00_3f00)));
         v.extend(note(b"CORE", NT_PRFPREG, &[0u8; 528]));
     }
     v.extend(note(b"VMCOREINFO", 0, VMCOREINFO_TEXT));
@@ -206,46 +198,27 @@ impl ElfBuilder {
             out[56..58].copy_from_slice(&(phnum as u16).to_le_bytes());
         }
         let mut ph = phoff as usize;
-        let mut put_phdr =
-            |out: &mut Vec<u8>, ty: u32, off: u64, paddr: u64, filesz: u64, memsz: u64| {
-                let p = &mut out[ph..ph + PHDR_SIZE as usize];
-                p[0..4].copy_from_slice(&ty.to_le_bytes());
-                p[4..8].copy_from_slice(&7u32.to_le_bytes());
-                p[8..16].copy_from_slice(&off.to_le_bytes());
-                let vaddr = if ty == PT_LOAD {
-                    0xffff_0000_0000_0000u64 | paddr
-                } else {
-                    0
-                };
-                p[16..24].copy_from_slice(&vaddr.to_le_bytes());
-                p[24..32].copy_from_slice(&paddr.to_le_bytes());
-                p[32..40].copy_from_slice(&filesz.to_le_bytes());
-                p[40..48].copy_from_slice(&memsz.to_le_bytes());
-                ph += PHDR_SIZE as usize;
-            };
+        let mut put_phdr = |out: &mut Vec<u8>, ty: u32, off: u64, paddr: u64, filesz: u64, memsz: u64| {
+            let p = &mut out[ph..ph + PHDR_SIZE as usize];
+            p[0..4].copy_from_slice(&ty.to_le_bytes());
+            p[4..8].copy_from_slice(&7u32.to_le_bytes());
+            p[8..16].copy_from_slice(&off.to_le_bytes());
+            let vaddr = if ty == PT_LOAD { 0xffff_0000_0000_0000u64 | paddr } else { 0 };
+            p[16..24].copy_from_slice(&vaddr.to_le_bytes());
+            p[24..32].copy_from_slice(&paddr.to_le_bytes());
+            p[32..40].copy_from_slice(&filesz.to_le_bytes());
+            p[40..48].copy_from_slice(&memsz.to_le_bytes());
+            ph += PHDR_SIZE as usize;
+        };
         let mut blobs: Vec<&[u8]> = Vec::new();
         for n in &self.notes {
-            put_phdr(
-                &mut out,
-                PT_NOTE,
-                data_off,
-                0,
-                n.len() as u64,
-                n.len() as u64,
-            );
+            put_phdr(&mut out, PT_NOTE, data_off, 0, n.len() as u64, n.len() as u64);
             blobs.push(n);
             data_off += n.len() as u64;
         }
         for l in &self.loads {
             let off = l.offset.unwrap_or(data_off);
-            put_phdr(
-                &mut out,
-                PT_LOAD,
-                off,
-                l.paddr,
-                l.data.len() as u64,
-                l.memsz,
-            );
+            put_phdr(&mut out, PT_LOAD, off, l.paddr, l.data.len() as u64, l.memsz);
             blobs.push(&l.data);
             data_off += l.data.len() as u64;
         }
@@ -289,15 +262,12 @@ impl Compression {
         match self {
             Compression::None => page.to_vec(),
             Compression::Zlib => {
-                let mut e =
-                    flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+                let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
                 let _ = e.write_all(page);
                 e.finish().unwrap_or_default()
             }
             Compression::Lzo => lzokay_native::compress(page).unwrap_or_default(),
-            Compression::Snappy => snap::raw::Encoder::new()
-                .compress_vec(page)
-                .unwrap_or_default(),
+            Compression::Snappy => snap::raw::Encoder::new().compress_vec(page).unwrap_or_default(),
             Compression::Zstd => {
                 ruzstd::encoding::compress_to_vec(page, ruzstd::encoding::CompressionLevel::Fastest)
             }
@@ -431,11 +401,8 @@ impl KdumpBuilder {
         let bitmap2 = bitmap1 + bitmap_len;
         let descs = bitmap2 + bitmap_len;
         let (s, e) = self.split.unwrap_or((0, u64::MAX));
-        let dumped: Vec<(&u64, &(Vec<u8>, Compression))> = self
-            .pages
-            .iter()
-            .filter(|(p, _)| **p >= s && **p < e)
-            .collect();
+        let dumped: Vec<(&u64, &(Vec<u8>, Compression))> =
+            self.pages.iter().filter(|(p, _)| **p >= s && **p < e).collect();
         let data = descs + dumped.len() as u64 * 24;
         let mut out = vec![0u8; data as usize];
 
@@ -476,9 +443,7 @@ impl KdumpBuilder {
             out[k + 80..k + 88].copy_from_slice(&s.to_le_bytes());
             out[k + 88..k + 96].copy_from_slice(&e.to_le_bytes());
         }
-        if let Some(Ok(n)) =
-            NoteIter::new(&self.notes).find(|n| n.as_ref().is_ok_and(|n| n.name == b"VMCOREINFO"))
-        {
+        if let Some(Ok(n)) = NoteIter::new(&self.notes).find(|n| n.as_ref().is_ok_and(|n| n.name == b"VMCOREINFO")) {
             let off = notes_off + n.desc_offset() as u64;
             out[k + 32..k + 40].copy_from_slice(&off.to_le_bytes());
             out[k + 40..k + 48].copy_from_slice(&(n.desc.len() as u64).to_le_bytes());

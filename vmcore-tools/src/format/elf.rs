@@ -31,8 +31,8 @@ use crate::mem::{MemError, PhysMem};
 use crate::source::Source;
 
 use super::{
-    insert_uncovered, machine_name, summarize_notes, ByteSource, Container, Dump, FormatInfo,
-    NoteSegment, PhysRange, ELF_MAGIC, EM_AARCH64, MAX_NOTE_BYTES,
+    insert_uncovered, machine_name, summarize_notes, ByteSource, Container, Dump, FormatInfo, NoteSegment,
+    PhysRange, EM_AARCH64, ELF_MAGIC, MAX_NOTE_BYTES,
 };
 
 /// Size of `Elf64_Ehdr`.
@@ -112,27 +112,18 @@ impl<B: ByteSource> ElfDump<B> {
         if eh[4] != ELFCLASS64 {
             return Err(ParseError::new(
                 4,
-                format!(
-                    "ELFCLASS64 (2), found EI_CLASS {} (only 64-bit cores are read)",
-                    eh[4]
-                ),
+                format!("ELFCLASS64 (2), found EI_CLASS {} (only 64-bit cores are read)", eh[4]),
             ));
         }
         if eh[5] != ELFDATA2LSB {
             return Err(ParseError::new(
                 5,
-                format!(
-                    "ELFDATA2LSB (1), found EI_DATA {} (only little-endian cores are read)",
-                    eh[5]
-                ),
+                format!("ELFDATA2LSB (1), found EI_DATA {} (only little-endian cores are read)", eh[5]),
             ));
         }
         let e_type = u16_at(&eh, 16);
         if e_type != ET_CORE {
-            return Err(ParseError::new(
-                16,
-                format!("e_type ET_CORE (4), found {e_type}"),
-            ));
+            return Err(ParseError::new(16, format!("e_type ET_CORE (4), found {e_type}")));
         }
         let e_machine = u16_at(&eh, 18);
         if e_machine != EM_AARCH64 {
@@ -166,16 +157,10 @@ impl<B: ByteSource> ElfDump<B> {
             u64::from(e_phnum)
         };
         if phnum == 0 {
-            return Err(ParseError::new(
-                56,
-                "at least one program header, found e_phnum 0",
-            ));
+            return Err(ParseError::new(56, "at least one program header, found e_phnum 0"));
         }
         let table_len = phnum.checked_mul(PHDR_SIZE).ok_or_else(|| {
-            ParseError::new(
-                56,
-                format!("a program header count that fits, found {phnum}"),
-            )
+            ParseError::new(56, format!("a program header count that fits, found {phnum}"))
         })?;
         let table = bytes
             .bytes(
@@ -360,10 +345,7 @@ fn resolve_overlaps(loads: &[Load]) -> (Vec<(u64, u64, usize)>, usize) {
         }
         insert_uncovered(&mut map, l.paddr, l.end(), |_| i);
     }
-    (
-        map.into_iter().map(|(s, (e, i))| (s, e, i)).collect(),
-        shadowed,
-    )
+    (map.into_iter().map(|(s, (e, i))| (s, e, i)).collect(), shadowed)
 }
 
 impl<B: ByteSource> PhysMem for ElfDump<B> {
@@ -463,15 +445,9 @@ mod tests {
     fn sample() -> ElfBuilder {
         ElfBuilder::new()
             .note_segment(build::kernel_notes(2, true))
-            .load(ElfLoad::new(
-                0x4000_0000,
-                build::pattern(0x4000_0000, 0x3000),
-            ))
+            .load(ElfLoad::new(0x4000_0000, build::pattern(0x4000_0000, 0x3000)))
             .load(ElfLoad::new(0x4000_3000, build::pattern(0x4000_3000, 0x1000)).memsz(0x3000))
-            .load(ElfLoad::new(
-                0x5000_0000,
-                build::pattern(0x5000_0000, 0x2000),
-            ))
+            .load(ElfLoad::new(0x5000_0000, build::pattern(0x5000_0000, 0x2000)))
     }
 
     #[test]
@@ -484,14 +460,8 @@ mod tests {
         assert_eq!(
             d.ranges(),
             &[
-                PhysRange {
-                    start: PhysAddr(0x4000_0000),
-                    size: 0x6000
-                },
-                PhysRange {
-                    start: PhysAddr(0x5000_0000),
-                    size: 0x2000
-                },
+                PhysRange { start: PhysAddr(0x4000_0000), size: 0x6000 },
+                PhysRange { start: PhysAddr(0x5000_0000), size: 0x2000 },
             ]
         );
         // Spanning two segments.
@@ -500,8 +470,7 @@ mod tests {
         assert_eq!(&buf[..0x10], &build::pattern(0x4000_2ff0, 0x10)[..]);
         assert_eq!(&buf[0x10..], &build::pattern(0x4000_3000, 0x10)[..]);
         // The tail beyond p_filesz reads as zero, also across the boundary.
-        d.read_phys(PhysAddr(0x4000_3ff8), &mut buf[..0x10])
-            .unwrap();
+        d.read_phys(PhysAddr(0x4000_3ff8), &mut buf[..0x10]).unwrap();
         assert_eq!(&buf[..8], &build::pattern(0x4000_3ff8, 8)[..]);
         assert_eq!(&buf[8..0x10], &[0; 8]);
         // Gaps are not present.
@@ -513,10 +482,7 @@ mod tests {
             d.read_u64(PhysAddr(0x1000)),
             Err(MemError::NotPresent(PhysAddr(0x1000)))
         );
-        assert_eq!(
-            d.read_u64(PhysAddr(0x5000_0008)).unwrap(),
-            u64::from_le_bytes(build::pattern(0x5000_0008, 8).try_into().unwrap())
-        );
+        assert_eq!(d.read_u64(PhysAddr(0x5000_0008)).unwrap(), u64::from_le_bytes(build::pattern(0x5000_0008, 8).try_into().unwrap()));
     }
 
     #[test]
@@ -538,18 +504,11 @@ mod tests {
         let b = ElfBuilder::new()
             .note_segment(build::qemu_notes(1))
             .load(ElfLoad::new(0x4000_0000, vec![7; 0x1000]))
-            .load(
-                ElfLoad::new(0x6000_0000, vec![])
-                    .memsz(0x1000)
-                    .offset(u64::MAX),
-            )
+            .load(ElfLoad::new(0x6000_0000, vec![]).memsz(0x1000).offset(u64::MAX))
             .pn_xnum(true);
         let d = parse(b.build()).unwrap();
         assert_eq!(d.ranges().len(), 1);
-        assert_eq!(
-            d.read_u64(PhysAddr(0x4000_0000)).unwrap(),
-            0x0707_0707_0707_0707
-        );
+        assert_eq!(d.read_u64(PhysAddr(0x4000_0000)).unwrap(), 0x0707_0707_0707_0707);
         assert!(d.read_u64(PhysAddr(0x6000_0000)).is_err());
     }
 
@@ -557,19 +516,11 @@ mod tests {
     fn overlapping_loads_read_the_first_in_header_order() {
         // The kernel-image alias inside a RAM segment, as /proc/vmcore has.
         let alias = sample()
-            .load(ElfLoad::new(
-                0x4000_1000,
-                build::pattern(0x4000_1000, 0x1000),
-            ))
+            .load(ElfLoad::new(0x4000_1000, build::pattern(0x4000_1000, 0x1000)))
             .build();
         let d = parse(alias).unwrap();
         assert_eq!(d.ranges().len(), 2);
-        assert!(
-            d.info().description.contains("4 PT_LOAD")
-                && d.info().description.contains("1 PT_LOAD overlapping"),
-            "{}",
-            d.info().description
-        );
+        assert!(d.info().description.contains("4 PT_LOAD") && d.info().description.contains("1 PT_LOAD overlapping"), "{}", d.info().description);
 
         // A partial overlap as makedumpfile -E writes it; make the later
         // segment's bytes differ so the test sees which one is read.
@@ -582,24 +533,15 @@ mod tests {
         // 0x4000_5000..0x4000_6000 belongs to the earlier segment (zero tail).
         assert_eq!(d.read_u64(PhysAddr(0x4000_5000)).unwrap(), 0);
         // Past it, the later segment.
-        assert_eq!(
-            d.read_u64(PhysAddr(0x4000_6000)).unwrap(),
-            0xabab_abab_abab_abab
-        );
+        assert_eq!(d.read_u64(PhysAddr(0x4000_6000)).unwrap(), 0xabab_abab_abab_abab);
         let mut buf = vec![0u8; 0x2000];
         d.read_phys(PhysAddr(0x4000_5000), &mut buf).unwrap();
         assert!(buf[..0x1000].iter().all(|&b| b == 0) && buf[0x1000..].iter().all(|&b| b == 0xab));
         assert_eq!(
             d.ranges(),
             &[
-                PhysRange {
-                    start: PhysAddr(0x4000_0000),
-                    size: 0x7000
-                },
-                PhysRange {
-                    start: PhysAddr(0x5000_0000),
-                    size: 0x2000
-                },
+                PhysRange { start: PhysAddr(0x4000_0000), size: 0x7000 },
+                PhysRange { start: PhysAddr(0x5000_0000), size: 0x2000 },
             ]
         );
 
@@ -611,21 +553,9 @@ mod tests {
                 .build(),
         )
         .unwrap();
-        assert_eq!(
-            d.read_u64(PhysAddr(0x4020_0000)).unwrap(),
-            0x0101_0101_0101_0101
-        );
-        assert_eq!(
-            d.read_u64(PhysAddr(0x401f_fff8)).unwrap(),
-            0x0202_0202_0202_0202
-        );
-        assert_eq!(
-            d.ranges(),
-            &[PhysRange {
-                start: PhysAddr(0x4000_0000),
-                size: 0x20_2000
-            }]
-        );
+        assert_eq!(d.read_u64(PhysAddr(0x4020_0000)).unwrap(), 0x0101_0101_0101_0101);
+        assert_eq!(d.read_u64(PhysAddr(0x401f_fff8)).unwrap(), 0x0202_0202_0202_0202);
+        assert_eq!(d.ranges(), &[PhysRange { start: PhysAddr(0x4000_0000), size: 0x20_2000 }]);
     }
 
     #[test]
@@ -656,10 +586,7 @@ mod tests {
         let x86 = sample().machine(62).build();
         let e = parse(x86).unwrap_err();
         assert_eq!(e.offset, 18);
-        assert!(
-            e.expected.contains("x86_64") && e.expected.contains("only aarch64"),
-            "{e}"
-        );
+        assert!(e.expected.contains("x86_64") && e.expected.contains("only aarch64"), "{e}");
     }
 
     #[test]
@@ -715,11 +642,7 @@ mod tests {
         // Any other offset past the end with bytes to read is refused.
         let e = parse(
             sample()
-                .load(
-                    ElfLoad::new(0x6000_0000, vec![1])
-                        .memsz(0x4000)
-                        .offset(1 << 40),
-                )
+                .load(ElfLoad::new(0x6000_0000, vec![1]).memsz(0x4000).offset(1 << 40))
                 .build(),
         )
         .unwrap_err();
@@ -742,21 +665,7 @@ mod tests {
     fn truncation_at_every_header_boundary_is_an_error() {
         let good = sample().build();
         let data_start = good.len() - 0x6000;
-        for cut in [
-            0usize,
-            1,
-            4,
-            16,
-            63,
-            64,
-            100,
-            120,
-            176,
-            232,
-            288,
-            data_start - 1,
-            data_start,
-        ] {
+        for cut in [0usize, 1, 4, 16, 63, 64, 100, 120, 176, 232, 288, data_start - 1, data_start] {
             match from_source(Source::from_vec("t", good[..cut].to_vec())) {
                 Ok(_) => panic!("accepted a file cut at {cut}"),
                 Err(Error::Parse { err, .. }) => assert!(err.offset <= good.len() as u64, "{err}"),

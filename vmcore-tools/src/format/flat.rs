@@ -65,10 +65,7 @@ impl FlatFile {
     pub fn parse(src: Source) -> Result<FlatFile, ParseError> {
         let h = src.bytes(0, MAX_SIZE_MDF_HEADER, "a 4096-byte makedumpfile_header")?;
         if !h.starts_with(MAKEDUMPFILE_SIGNATURE) || h[MAKEDUMPFILE_SIGNATURE.len()] != 0 {
-            return Err(ParseError::new(
-                0,
-                "the signature \"makedumpfile\" NUL-terminated",
-            ));
+            return Err(ParseError::new(0, "the signature \"makedumpfile\" NUL-terminated"));
         }
         let ty = be_i64(h, 16) as u64;
         let version = be_i64(h, 24) as u64;
@@ -102,15 +99,14 @@ impl FlatFile {
             }
             let (off, size) = (off as u64, size as u64);
             let data = pos + DATA_HEADER_SIZE;
-            let next = data
-                .checked_add(size)
-                .filter(|&n| n <= total)
-                .ok_or_else(|| {
-                    ParseError::new(
-                        pos,
-                        format!("a record of {size} bytes, but the stream is {total} bytes"),
-                    )
-                })?;
+            let next = data.checked_add(size).filter(|&n| n <= total).ok_or_else(|| {
+                ParseError::new(
+                    pos,
+                    format!(
+                        "a record of {size} bytes, but the stream is {total} bytes"
+                    ),
+                )
+            })?;
             if off.checked_add(size).is_none() {
                 return Err(ParseError::new(
                     pos,
@@ -174,10 +170,7 @@ impl ByteSource for FlatFile {
         // One piece: borrow.
         if let Some((&s, &(p_end, pos))) = self.pieces.range(..=offset).next_back() {
             if end <= p_end {
-                return self
-                    .src
-                    .bytes(pos + (offset - s), len, what)
-                    .map(Cow::Borrowed);
+                return self.src.bytes(pos + (offset - s), len, what).map(Cow::Borrowed);
             }
         }
         // Several pieces and holes: assemble. Holes cost no stream bytes, so
@@ -218,10 +211,12 @@ impl ByteSource for FlatFile {
 
     fn describe(&self, offset: u64) -> String {
         match self.stream_offset(offset) {
-            Some(pos) => {
-                format!("offset {offset:#x} of the reassembled file (stream offset {pos:#x})")
-            }
-            None => format!("offset {offset:#x} of the reassembled file (written by no record)"),
+            Some(pos) => format!(
+                "offset {offset:#x} of the reassembled file (stream offset {pos:#x})"
+            ),
+            None => format!(
+                "offset {offset:#x} of the reassembled file (written by no record)"
+            ),
         }
     }
 }
@@ -245,8 +240,7 @@ pub fn open(src: Source) -> Result<Box<dyn Dump>, Error> {
         .map_err(|e| Error::parse(&path, in_stream(e)))?
         .into_owned();
     let records = flat.records;
-    let describe =
-        |inner: &str| format!("flattened makedumpfile stream ({records} records) of {inner}");
+    let describe = |inner: &str| format!("flattened makedumpfile stream ({records} records) of {inner}");
     match sniff(&head) {
         Some(Kind::Kdump) => {
             let mut d = KdumpDump::parse(flat).map_err(|e| Error::parse(&path, in_stream(e)))?;
@@ -307,27 +301,13 @@ mod tests {
     #[test]
     fn flattened_kdump_reads_like_the_file() {
         let file = kdump();
-        let opts = FlatOptions {
-            chunk: 1000,
-            skip_zero: true,
-            rewrite_first: 5000,
-        };
+        let opts = FlatOptions { chunk: 1000, skip_zero: true, rewrite_first: 5000 };
         let stream = build::flatten(&file, opts);
         let d = open(stream).unwrap();
         assert_eq!(d.info().container, Container::Flattened);
         assert_eq!(d.inner_container(), Container::Kdump);
-        assert!(
-            d.info()
-                .description
-                .starts_with("flattened makedumpfile stream ("),
-            "{}",
-            d.info().description
-        );
-        assert!(
-            d.info().description.contains("kdump-compressed v6"),
-            "{}",
-            d.info().description
-        );
+        assert!(d.info().description.starts_with("flattened makedumpfile stream ("), "{}", d.info().description);
+        assert!(d.info().description.contains("kdump-compressed v6"), "{}", d.info().description);
         assert_eq!(d.vmcoreinfo(), Some(build::VMCOREINFO_TEXT));
         check_pages(d.as_ref(), 0x40000..0x40008);
         assert_eq!(d.ranges().len(), 1);
@@ -338,16 +318,8 @@ mod tests {
         let file = kdump();
         for opts in [
             FlatOptions::default(),
-            FlatOptions {
-                chunk: 1,
-                skip_zero: false,
-                rewrite_first: 0,
-            },
-            FlatOptions {
-                chunk: 777,
-                skip_zero: true,
-                rewrite_first: 4200,
-            },
+            FlatOptions { chunk: 1, skip_zero: false, rewrite_first: 0 },
+            FlatOptions { chunk: 777, skip_zero: true, rewrite_first: 4200 },
         ] {
             let f = FlatFile::parse(Source::from_vec("t", build::flatten(&file, opts))).unwrap();
             assert_eq!(ByteSource::len(&f), file.len() as u64);
@@ -363,10 +335,7 @@ mod tests {
     fn flattened_elf_and_qemu_kdump() {
         let elf = ElfBuilder::new()
             .note_segment(build::qemu_notes(2))
-            .load(ElfLoad::new(
-                0x4000_0000,
-                build::pattern(0x4000_0000, 0x4000),
-            ))
+            .load(ElfLoad::new(0x4000_0000, build::pattern(0x4000_0000, 0x4000)))
             .build();
         let d = open(build::flatten(&elf, FlatOptions::default())).unwrap();
         assert_eq!(d.info().container, Container::Flattened);
@@ -378,14 +347,7 @@ mod tests {
             .notes(build::qemu_notes(2))
             .pattern_pages(0x4000..0x4001, Compression::Snappy)
             .build();
-        let d = open(build::flatten(
-            &q,
-            FlatOptions {
-                chunk: 4 * 65536,
-                ..Default::default()
-            },
-        ))
-        .unwrap();
+        let d = open(build::flatten(&q, FlatOptions { chunk: 4 * 65536, ..Default::default() })).unwrap();
         assert_eq!(d.inner_container(), Container::QemuKdump);
         assert!(d.info().description.contains("QEMU"));
     }
@@ -441,16 +403,10 @@ mod tests {
 
     #[test]
     fn inner_errors_say_they_are_reassembled_offsets() {
-        let x86 = KdumpBuilder::new(BS as u32)
-            .machine("x86_64")
-            .pattern_pages(1..2, Compression::None)
-            .build();
+        let x86 = KdumpBuilder::new(BS as u32).machine("x86_64").pattern_pages(1..2, Compression::None).build();
         let e = open(build::flatten(&x86, FlatOptions::default())).unwrap_err();
         assert_eq!(e.offset, 272);
-        assert!(
-            e.expected.contains("reassembled") && e.expected.contains("only aarch64"),
-            "{e}"
-        );
+        assert!(e.expected.contains("reassembled") && e.expected.contains("only aarch64"), "{e}");
         let junk = build::flatten(b"not a dump at all", FlatOptions::default());
         let e = open(junk).unwrap_err();
         assert!(e.expected.contains("reassembled"), "{e}");

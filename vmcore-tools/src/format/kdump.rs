@@ -312,11 +312,7 @@ impl<B: ByteSource> KdumpDump<B> {
             }
             if size > 0 {
                 let data = bytes
-                    .bytes(
-                        off,
-                        size,
-                        "the notes (offset_note/size_note in the sub-header)",
-                    )?
+                    .bytes(off, size, "the notes (offset_note/size_note in the sub-header)")?
                     .into_owned();
                 notes.push(NoteSegment {
                     file_offset: off,
@@ -338,11 +334,7 @@ impl<B: ByteSource> KdumpDump<B> {
             if size > 0 {
                 vmcoreinfo = Some(
                     bytes
-                        .bytes(
-                            off,
-                            size,
-                            "VMCOREINFO (offset_vmcoreinfo/size_vmcoreinfo in the sub-header)",
-                        )?
+                        .bytes(off, size, "VMCOREINFO (offset_vmcoreinfo/size_vmcoreinfo in the sub-header)")?
                         .into_owned(),
                 );
             }
@@ -398,9 +390,7 @@ impl<B: ByteSource> KdumpDump<B> {
             description.push_str(&format!(", dump level {dump_level}"));
         }
         if split {
-            description.push_str(&format!(
-                ", split part for pfns {pfn_start:#x}..{pfn_end:#x}"
-            ));
+            description.push_str(&format!(", split part for pfns {pfn_start:#x}..{pfn_end:#x}"));
         }
         let incomplete = status & DUMP_DH_COMPRESSED_INCOMPLETE != 0;
         if incomplete {
@@ -458,10 +448,7 @@ impl<B: ByteSource> KdumpDump<B> {
     }
 
     fn compute_ranges(&self) -> Vec<PhysRange> {
-        let Ok(bm) = self
-            .bytes
-            .bytes(self.bitmap1, self.bitmap_len, "the 1st bitmap")
-        else {
+        let Ok(bm) = self.bytes.bytes(self.bitmap1, self.bitmap_len, "the 1st bitmap") else {
             return Vec::new();
         };
         let mut out: Vec<PhysRange> = Vec::new();
@@ -509,10 +496,7 @@ impl<B: ByteSource> KdumpDump<B> {
 
     fn prefix(&self) -> &[u64] {
         self.prefix.get_or_init(|| {
-            let Ok(bm) = self
-                .bytes
-                .bytes(self.bitmap2, self.bitmap_len, "the 2nd bitmap")
-            else {
+            let Ok(bm) = self.bytes.bytes(self.bitmap2, self.bitmap_len, "the 2nd bitmap") else {
                 return Vec::new();
             };
             let chunk = (CHUNK_BITS / 8) as usize;
@@ -538,10 +522,7 @@ impl<B: ByteSource> KdumpDump<B> {
             .bytes
             .bytes(self.bitmap2 + chunk_start, n + 1, "2nd bitmap chunk")
             .ok()?;
-        let full: u64 = b[..n as usize]
-            .iter()
-            .map(|x| u64::from(x.count_ones()))
-            .sum();
+        let full: u64 = b[..n as usize].iter().map(|x| u64::from(x.count_ones())).sum();
         let last = b[n as usize] & ((1u8 << (pfn % 8)) - 1);
         Some(base + full + u64::from(last.count_ones()))
     }
@@ -622,10 +603,7 @@ impl<B: ByteSource> KdumpDump<B> {
             ));
         }
         let data = self.bytes.bytes(offset, size, "page data").map_err(|e| {
-            self.corrupt(
-                addr,
-                format!("page data for pfn {pfn:#x} at {at}: {}", e.expected),
-            )
+            self.corrupt(addr, format!("page data for pfn {pfn:#x} at {at}: {}", e.expected))
         })?;
         let bs = self.block_size as usize;
         let fail = |kind: &str, msg: String| {
@@ -788,10 +766,7 @@ mod tests {
     fn every_compression_round_trips() {
         let (file, layout) = sample().build_with_layout();
         // Each kind of page really is stored that way.
-        for (i, flag) in [1u32, 1, 2, 2, 4, 4, 0x20, 0x20, 0, 0, 1]
-            .iter()
-            .enumerate()
-        {
+        for (i, flag) in [1u32, 1, 2, 2, 4, 4, 0x20, 0x20, 0, 0, 1].iter().enumerate() {
             let d = (layout.descs + i as u64 * 24) as usize;
             assert_eq!(u32_at(&file, d + 12), *flag, "page {i}");
         }
@@ -801,13 +776,7 @@ mod tests {
         assert_eq!(d.info().dump_level, Some(31));
         assert_eq!(d.info().nr_cpus, Some(2));
         assert_eq!(d.info().release.as_deref(), Some("6.1.0-test-arm64"));
-        assert!(
-            d.info()
-                .description
-                .starts_with("kdump-compressed v6 (zlib, lzo, snappy, zstd)"),
-            "{}",
-            d.info().description
-        );
+        assert!(d.info().description.starts_with("kdump-compressed v6 (zlib, lzo, snappy, zstd)"), "{}", d.info().description);
         assert_eq!(d.vmcoreinfo(), Some(build::VMCOREINFO_TEXT));
         assert_eq!(d.note_segments().len(), 1);
         assert_eq!(d.note_segments()[0].data, build::kernel_notes(2, true));
@@ -822,32 +791,17 @@ mod tests {
         d.read_phys(PhysAddr(BASE * BS + 100), &mut big).unwrap();
         assert_eq!(big, build::pattern(BASE * BS + 100, 9 * BS as usize));
         // Filtered, absent, and beyond max_mapnr.
-        assert_eq!(
-            d.read_u64(addr(BASE + 11)),
-            Err(MemError::NotPresent(addr(BASE + 11)))
-        );
-        assert_eq!(
-            d.read_u64(addr(BASE + 12)),
-            Err(MemError::NotPresent(addr(BASE + 12)))
-        );
-        assert_eq!(
-            d.read_u64(addr(1 << 40)),
-            Err(MemError::NotPresent(addr(1 << 40)))
-        );
+        assert_eq!(d.read_u64(addr(BASE + 11)), Err(MemError::NotPresent(addr(BASE + 11))));
+        assert_eq!(d.read_u64(addr(BASE + 12)), Err(MemError::NotPresent(addr(BASE + 12))));
+        assert_eq!(d.read_u64(addr(1 << 40)), Err(MemError::NotPresent(addr(1 << 40))));
         let mut p = [0u8; 8];
         d.read_phys(addr(BASE + 16), &mut p).unwrap();
         assert_eq!(p[..], build::pattern((BASE + 16) * BS, 8)[..]);
         assert_eq!(
             d.ranges(),
             &[
-                PhysRange {
-                    start: addr(BASE),
-                    size: 12 * BS
-                },
-                PhysRange {
-                    start: addr(BASE + 16),
-                    size: BS
-                },
+                PhysRange { start: addr(BASE), size: 12 * BS },
+                PhysRange { start: addr(BASE + 16), size: BS },
             ]
         );
     }
@@ -867,11 +821,7 @@ mod tests {
         let bitmap_pages = layout.bitmap_len_pages();
         // The 2nd bitmap (once, for the prefix count), two descriptor pages,
         // two unaligned raw pages (two file pages each).
-        assert!(
-            d.bytes.pages_touched() <= 2 + bitmap_pages + 6,
-            "{} of {file_pages}",
-            d.bytes.pages_touched()
-        );
+        assert!(d.bytes.pages_touched() <= 2 + bitmap_pages + 6, "{} of {file_pages}", d.bytes.pages_touched());
         // The decompressed-page cache answers a re-read without the file.
         let before = d.bytes.pages_touched();
         d.read_phys(addr(BASE + 3), &mut buf).unwrap();
@@ -889,20 +839,10 @@ mod tests {
         assert_eq!(d.info().container, Container::QemuKdump);
         assert_eq!(d.info().arch, "aarch64");
         assert_eq!(d.info().page_size, Some(65536));
-        assert_eq!(
-            d.read_u64(PhysAddr(0x4000 * 65536 + 8)).unwrap(),
-            u64::from_le_bytes(build::pattern(0x4000 * 65536 + 8, 8).try_into().unwrap())
-        );
+        assert_eq!(d.read_u64(PhysAddr(0x4000 * 65536 + 8)).unwrap(), u64::from_le_bytes(build::pattern(0x4000 * 65536 + 8, 8).try_into().unwrap()));
 
         // "Unknown" with nothing arm64 about it is refused.
-        let e = open(
-            KdumpBuilder::new(4096)
-                .machine("Unknown")
-                .notes(vec![])
-                .pattern_pages(1..2, Compression::None)
-                .build(),
-        )
-        .unwrap_err();
+        let e = open(KdumpBuilder::new(4096).machine("Unknown").notes(vec![]).pattern_pages(1..2, Compression::None).build()).unwrap_err();
         assert_eq!(e.offset, dh::MACHINE as u64);
     }
 
@@ -935,10 +875,7 @@ mod tests {
         assert_eq!(put32(436, 3).offset, 436);
         // sub_hdr_size pushing the bitmaps past the end.
         let e = put32(432, 1 << 30);
-        assert!(
-            e.expected.contains("bitmaps") || e.expected.contains("sub_hdr_size"),
-            "{e}"
-        );
+        assert!(e.expected.contains("bitmaps") || e.expected.contains("sub_hdr_size"), "{e}");
     }
 
     #[test]
@@ -949,31 +886,14 @@ mod tests {
         b[k..k + 8].copy_from_slice(&(bits + 1).to_le_bytes());
         let e = open(b).unwrap_err();
         assert_eq!(e.offset, 436);
-        assert!(
-            e.expected.contains(&format!("max_mapnr ({})", bits + 1)),
-            "{e}"
-        );
+        assert!(e.expected.contains(&format!("max_mapnr ({})", bits + 1)), "{e}");
     }
 
     #[test]
     fn truncation_at_every_header_boundary() {
         let (good, l) = sample().build_with_layout();
         let notes_end = l.notes + build::kernel_notes(2, true).len() as u64;
-        for cut in [
-            0,
-            1,
-            8,
-            463,
-            464,
-            BS,
-            BS + 1,
-            BS + 103,
-            BS + 104,
-            notes_end - 1,
-            l.bitmap1,
-            l.bitmap2,
-            l.descs - 1,
-        ] {
+        for cut in [0, 1, 8, 463, 464, BS, BS + 1, BS + 103, BS + 104, notes_end - 1, l.bitmap1, l.bitmap2, l.descs - 1] {
             let e = open(good[..cut as usize].to_vec());
             assert!(e.is_err(), "accepted a file cut at {cut:#x}");
         }
@@ -1013,17 +933,10 @@ mod tests {
             let mut page = vec![0u8; BS as usize];
             match dump.read_phys(addr(BASE + i as u64), &mut page) {
                 Err(MemError::Corrupt { why, .. }) => {
-                    assert!(
-                        why.contains(kind) && why.contains(&format!("{off:#x}")),
-                        "{why}"
-                    )
+                    assert!(why.contains(kind) && why.contains(&format!("{off:#x}")), "{why}")
                 }
                 // A garbled page may still decode; it must not decode to the original.
-                Ok(()) => assert_ne!(
-                    page,
-                    build::pattern((BASE + i as u64) * BS, BS as usize),
-                    "{kind}"
-                ),
+                Ok(()) => assert_ne!(page, build::pattern((BASE + i as u64) * BS, BS as usize), "{kind}"),
                 Err(e) => panic!("{e:?}"),
             }
         }
@@ -1031,39 +944,25 @@ mod tests {
         let mut b = good.clone();
         let d = l.descs as usize;
         b[d + 8..d + 12].copy_from_slice(&(BS as u32 + 1).to_le_bytes());
-        assert!(matches!(
-            open(b).unwrap().read_u64(addr(BASE)),
-            Err(MemError::Corrupt { .. })
-        ));
+        assert!(matches!(open(b).unwrap().read_u64(addr(BASE)), Err(MemError::Corrupt { .. })));
         let mut b = good.clone();
         b[d..d + 8].copy_from_slice(&(1u64 << 62).to_le_bytes());
-        assert!(matches!(
-            open(b).unwrap().read_u64(addr(BASE)),
-            Err(MemError::Corrupt { .. })
-        ));
+        assert!(matches!(open(b).unwrap().read_u64(addr(BASE)), Err(MemError::Corrupt { .. })));
         // A raw page whose size is not the block size.
         let mut b = good;
         let d = (l.descs + 8 * 24) as usize;
         b[d + 8..d + 12].copy_from_slice(&100u32.to_le_bytes());
-        assert!(matches!(
-            open(b).unwrap().read_u64(addr(BASE + 8)),
-            Err(MemError::Corrupt { .. })
-        ));
+        assert!(matches!(open(b).unwrap().read_u64(addr(BASE + 8)), Err(MemError::Corrupt { .. })));
     }
 
     #[test]
     fn incomplete_dump_pages_never_written_are_absent() {
-        let (mut b, l) = sample()
-            .status(DUMP_DH_COMPRESSED_INCOMPLETE)
-            .build_with_layout();
+        let (mut b, l) = sample().status(DUMP_DH_COMPRESSED_INCOMPLETE).build_with_layout();
         let d = (l.descs + 3 * 24) as usize;
         b[d..d + 24].fill(0);
         let dump = open(b).unwrap();
         assert!(dump.info().description.contains("incomplete"));
-        assert_eq!(
-            dump.read_u64(addr(BASE + 3)),
-            Err(MemError::NotPresent(addr(BASE + 3)))
-        );
+        assert_eq!(dump.read_u64(addr(BASE + 3)), Err(MemError::NotPresent(addr(BASE + 3))));
         assert!(dump.read_u64(addr(BASE + 2)).is_ok());
     }
 
@@ -1080,21 +979,9 @@ mod tests {
             d.read_phys(addr(pfn), &mut p).unwrap();
             assert_eq!(p, build::pattern(pfn * BS, BS as usize));
         }
-        assert_eq!(
-            d.read_u64(addr(BASE + 2)),
-            Err(MemError::NotPresent(addr(BASE + 2)))
-        );
-        assert_eq!(
-            d.read_u64(addr(BASE + 6)),
-            Err(MemError::NotPresent(addr(BASE + 6)))
-        );
-        assert_eq!(
-            d.ranges(),
-            &[PhysRange {
-                start: addr(BASE + 3),
-                size: 3 * BS
-            }]
-        );
+        assert_eq!(d.read_u64(addr(BASE + 2)), Err(MemError::NotPresent(addr(BASE + 2))));
+        assert_eq!(d.read_u64(addr(BASE + 6)), Err(MemError::NotPresent(addr(BASE + 6))));
+        assert_eq!(d.ranges(), &[PhysRange { start: addr(BASE + 3), size: 3 * BS }]);
     }
 
     #[test]

@@ -49,10 +49,7 @@ impl fmt::Display for LzoError {
                 write!(f, "LZO1X instruction at byte {at} writes past the page")
             }
             LzoError::LookBehind(at) => {
-                write!(
-                    f,
-                    "LZO1X match at byte {at} reaches before the start of the page"
-                )
+                write!(f, "LZO1X match at byte {at} reaches before the start of the page")
             }
             LzoError::TrailingInput(at) => {
                 write!(f, "LZO1X data continues after the end marker (byte {at})")
@@ -73,10 +70,7 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn byte(&mut self) -> Result<u8, LzoError> {
-        let b = *self
-            .input
-            .get(self.pos)
-            .ok_or(LzoError::InputOverrun(self.at))?;
+        let b = *self.input.get(self.pos).ok_or(LzoError::InputOverrun(self.at))?;
         self.pos += 1;
         Ok(b)
     }
@@ -101,14 +95,8 @@ impl Reader<'_> {
     }
 
     fn take(&mut self, n: usize) -> Result<&[u8], LzoError> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .ok_or(LzoError::InputOverrun(self.at))?;
-        let s = self
-            .input
-            .get(self.pos..end)
-            .ok_or(LzoError::InputOverrun(self.at))?;
+        let end = self.pos.checked_add(n).ok_or(LzoError::InputOverrun(self.at))?;
+        let s = self.input.get(self.pos..end).ok_or(LzoError::InputOverrun(self.at))?;
         self.pos = end;
         Ok(s)
     }
@@ -118,11 +106,7 @@ impl Reader<'_> {
 /// end with the end-of-stream marker and nothing after it.
 pub(crate) fn decompress(input: &[u8], out_len: usize) -> Result<Vec<u8>, LzoError> {
     let mut out: Vec<u8> = Vec::with_capacity(out_len);
-    let mut r = Reader {
-        input,
-        pos: 0,
-        at: 0,
-    };
+    let mut r = Reader { input, pos: 0, at: 0 };
 
     let push_literals = |r: &mut Reader<'_>, out: &mut Vec<u8>, n: usize| -> Result<(), LzoError> {
         let at = r.at;
@@ -157,22 +141,14 @@ pub(crate) fn decompress(input: &[u8], out_len: usize) -> Result<Vec<u8>, LzoErr
         } else if inst >= 32 {
             // M3
             let l = usize::from(inst & 31);
-            len = if l == 0 {
-                r.extended_len(31)? + 2
-            } else {
-                l + 2
-            };
+            len = if l == 0 { r.extended_len(31)? + 2 } else { l + 2 };
             let w = r.le16()?;
             dist = (w >> 2) + 1;
             next = w & 3;
         } else if inst >= 16 {
             // M4 (or the end marker)
             let l = usize::from(inst & 7);
-            len = if l == 0 {
-                r.extended_len(7)? + 2
-            } else {
-                l + 2
-            };
+            len = if l == 0 { r.extended_len(7)? + 2 } else { l + 2 };
             let w = r.le16()?;
             let d = (usize::from(inst & 8) << 11) + (w >> 2);
             if d == 0 {
@@ -189,11 +165,7 @@ pub(crate) fn decompress(input: &[u8], out_len: usize) -> Result<Vec<u8>, LzoErr
         } else if state == 0 {
             // Literal run.
             let l = usize::from(inst);
-            let n = if l == 0 {
-                r.extended_len(15)? + 3
-            } else {
-                l + 3
-            };
+            let n = if l == 0 { r.extended_len(15)? + 3 } else { l + 3 };
             push_literals(&mut r, &mut out, n)?;
             state = 4;
             continue;
@@ -235,10 +207,7 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             match x % 4 {
-                0 => v.extend(std::iter::repeat_n(
-                    (x >> 8) as u8,
-                    (x >> 16) as usize % 300,
-                )),
+                0 => v.extend(std::iter::repeat_n((x >> 8) as u8, (x >> 16) as usize % 300)),
                 1 if v.len() > 64 => {
                     let back = 1 + (x >> 20) as usize % v.len().min(50_000);
                     let len = 3 + (x >> 40) as usize % 200;
@@ -257,14 +226,7 @@ mod tests {
 
     #[test]
     fn round_trips_lzokay_output() {
-        for (seed, n) in [
-            (1, 4096),
-            (2, 65536),
-            (3, 1),
-            (4, 17),
-            (5, 4096),
-            (6, 16384),
-        ] {
+        for (seed, n) in [(1, 4096), (2, 65536), (3, 1), (4, 17), (5, 4096), (6, 16384)] {
             let data = sample(seed, n);
             let c = lzokay_native::compress(&data).unwrap();
             assert_eq!(decompress(&c, n).unwrap(), data, "seed {seed}");
@@ -332,19 +294,10 @@ mod tests {
             let _ = decompress(&m, 4096);
         }
         assert_eq!(decompress(&[], 4096), Err(LzoError::InputOverrun(0)));
-        assert_eq!(
-            decompress(&c, 4095).unwrap_err(),
-            decompress(&c, 4095).unwrap_err()
-        );
-        assert!(matches!(
-            decompress(&c, 4097),
-            Err(LzoError::ShortOutput(4096))
-        ));
+        assert_eq!(decompress(&c, 4095).unwrap_err(), decompress(&c, 4095).unwrap_err());
+        assert!(matches!(decompress(&c, 4097), Err(LzoError::ShortOutput(4096))));
         let mut trailing = c.clone();
         trailing.push(0);
-        assert!(matches!(
-            decompress(&trailing, 4096),
-            Err(LzoError::TrailingInput(_))
-        ));
+        assert!(matches!(decompress(&trailing, 4096), Err(LzoError::TrailingInput(_))));
     }
 }

@@ -381,18 +381,12 @@ mod tests {
     fn inputs() -> Vec<(&'static str, Vec<u8>)> {
         let elf = ElfBuilder::new()
             .note_segment(build::kernel_notes(2, true))
-            .load(ElfLoad::new(
-                0x4000_0000,
-                build::pattern(0x4000_0000, 0x2000),
-            ))
+            .load(ElfLoad::new(0x4000_0000, build::pattern(0x4000_0000, 0x2000)))
             .load(ElfLoad::new(0x4000_2000, build::pattern(0x4000_2000, 0x800)).memsz(0x1000))
             .build();
         let qelf = ElfBuilder::new()
             .note_segment(build::qemu_notes(1))
-            .load(ElfLoad::new(
-                0x4000_0000,
-                build::pattern(0x4000_0000, 0x1000),
-            ))
+            .load(ElfLoad::new(0x4000_0000, build::pattern(0x4000_0000, 0x1000)))
             .pn_xnum(true)
             .build();
         let kd = KdumpBuilder::new(4096)
@@ -403,22 +397,9 @@ mod tests {
             .pattern_pages(0x40004..0x40005, Compression::None)
             .filtered(0x40005)
             .build();
-        let flat = build::flatten(
-            &kd,
-            FlatOptions {
-                chunk: 3000,
-                skip_zero: true,
-                rewrite_first: 300,
-            },
-        );
+        let flat = build::flatten(&kd, FlatOptions { chunk: 3000, skip_zero: true, rewrite_first: 300 });
         let flat_elf = build::flatten(&elf, FlatOptions::default());
-        vec![
-            ("elf", elf),
-            ("qemu-elf", qelf),
-            ("kdump", kd),
-            ("flat-kdump", flat),
-            ("flat-elf", flat_elf),
-        ]
+        vec![("elf", elf), ("qemu-elf", qelf), ("kdump", kd), ("flat-kdump", flat), ("flat-elf", flat_elf)]
     }
 
     /// Everything a reader of the dump would do first.
@@ -453,8 +434,7 @@ mod tests {
     fn valid_inputs_open() {
         let mut rng = Rng(1);
         for (name, bytes) in inputs() {
-            let d = from_source(Source::from_vec(name, bytes))
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let d = from_source(Source::from_vec(name, bytes)).unwrap_or_else(|e| panic!("{name}: {e}"));
             exercise(d.as_ref(), &mut rng);
             assert!(!d.ranges().is_empty(), "{name}");
         }
@@ -472,11 +452,7 @@ mod tests {
                 let edits = 1 + rng.below(4);
                 for _ in 0..edits {
                     // Headers are where the decisions are: aim there often.
-                    let span = if rng.next() & 1 == 0 {
-                        b.len().min(9000)
-                    } else {
-                        b.len()
-                    };
+                    let span = if rng.next() & 1 == 0 { b.len().min(9000) } else { b.len() };
                     let at = rng.below(span);
                     match rng.below(10) {
                         0 => b.truncate(at),
@@ -488,8 +464,7 @@ mod tests {
                         }
                         2 => {
                             // A whole 64-bit field set to an extreme.
-                            let v = [0u64, u64::MAX, 1 << 63, 0x7fff_ffff_ffff_ffff, 0xffff_ffff]
-                                [rng.below(5)];
+                            let v = [0u64, u64::MAX, 1 << 63, 0x7fff_ffff_ffff_ffff, 0xffff_ffff][rng.below(5)];
                             let at = at & !7;
                             if at + 8 <= b.len() {
                                 b[at..at + 8].copy_from_slice(&v.to_le_bytes());
@@ -519,10 +494,7 @@ mod tests {
     #[test]
     fn unknown_and_diskdump_formats_are_named() {
         let e = from_source(Source::from_vec("x", b"DISKDUMP and more".to_vec())).unwrap_err();
-        assert!(
-            e.to_string().contains("x: offset 0x0") && e.to_string().contains("DISKDUMP"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("x: offset 0x0") && e.to_string().contains("DISKDUMP"), "{e}");
         let e = from_source(Source::from_vec("x", b"hello".to_vec())).unwrap_err();
         assert!(e.to_string().contains("68 65 6c 6c 6f"), "{e}");
         let e = from_source(Source::from_vec("x", vec![])).unwrap_err();
