@@ -41,4 +41,21 @@ phase "sdei-stop.ko (refuses without SDEI; with sdei-fw, captures a DAIF-masked 
 phase "crash drill, default matrix (sdei-fw + sdei-stop.ko captures the DAIF-masked CPU; without it, missing; the crash kernel also saves with vmcore save -d 31 -c lzo: verify and makedumpfile --dump-dmesg read it)"
 SKIP_SETUP=1 ./tests/drill/crash-drill --json "${KEXECRS_CACHE:-/var/cache/kexec-rs}/drill/ci-matrix.json"
 
+phase "vmcore save on a real /proc/vmcore copy; crash, drgn (libkdumpfile), makedumpfile and vmcore read the result"
+SAVED=$(mktemp -d)
+trap 'rm -rf "${SAVED:?}"' EXIT
+DUMPS=${KEXECRS_CACHE:-/var/cache/kexec-rs}/dumps/$(cat "${KEXECRS_CACHE:-/var/cache/kexec-rs}/kernel-release")
+for c in lzo zstd; do
+    ./target/debug/vmcore save -d 31 -c "$c" --progress never \
+        "$DUMPS/vmcore-wedged-daif.elf" "$SAVED/wedged-daif.$c.kdump"
+done
+./tests/save/readers.sh --vmcore ./target/debug/vmcore \
+    --expect-log "Kernel panic - not syncing: sysrq triggered crash" \
+    --source "$DUMPS/vmcore-wedged-daif.elf" "$SAVED"/wedged-daif.*.kdump
+
+phase "kexec-rs kdump in QEMU under sdei-fw: start (capture initramfs, module), status, test, capture saves with vmcore save"
+DRILL_BUILD=${KEXECRS_CACHE:-/var/cache/kexec-rs}/drill/$(cat "${KEXECRS_CACHE:-/var/cache/kexec-rs}/kernel-release")
+SDEI_FW=$DRILL_BUILD/sdei-fw.bin SDEI_KO=$DRILL_BUILD/sdei-stop/sdei-stop.ko \
+    ./tests/kdump/boot-smoke.sh "$SAVED/kdump-smoke"
+
 phase "done"

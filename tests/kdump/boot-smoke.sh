@@ -76,7 +76,16 @@ for mark in "SMOKE: start rc=0" "kexec_crash_loaded=1 post_notifiers=Y" "SMOKE: 
     "kexec-rs kdump: module 9p loaded" "kexec-rs kdump: saving /proc/vmcore to /mnt/out/"; do
     grep -qF "$mark" "$W/console.log" || die "console lacks \"$mark\" ($W/console.log)"
 done
+if [ -n "${SDEI_FW:-}" ]; then
+    for mark in "done: load /lib/modules/$KVER/extra/sdei-stop.ko" "sdei-stop: ready: SDEI event 0" \
+        "SDEI rung:                  sdei-stop.ko"; do
+        grep -qF "$mark" "$W/console.log" || die "console lacks \"$mark\" ($W/console.log)"
+    done
+fi
 st=$(cat "$W"/out/*/status 2>/dev/null) || die "no out/<dump>/status written"
 [ "$st" = complete ] || die "capture: $st"
 ls -l "$W"/out/*/
+# The saved dump on the host: every CPU captured, numbered by the loader's CPU-map note.
+(cd "$REPO" && cargo build -q --release -p vmcore-tools) || die "cargo build (host vmcore)"
+"$REPO/target/release/vmcore" verify "$W"/out/*/vmcore || die "vmcore verify of the saved dump"
 echo "boot-smoke: ok"

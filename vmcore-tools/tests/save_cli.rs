@@ -7,15 +7,16 @@ use std::process::Command;
 
 use vmcore_tools::format::build::{self, ElfBuilder, ElfLoad};
 
-fn dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("vmcore-save-cli-{}", std::process::id()));
+/// A scratch directory per test (tests run in parallel).
+fn dir(test: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("vmcore-save-cli-{}-{test}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
     d
 }
 
 /// 8 pattern pages and 8 zero pages at 1 GiB, kernel notes with VMCOREINFO.
-fn input() -> PathBuf {
-    let p = dir().join("in.elf");
+fn input(test: &str) -> PathBuf {
+    let p = dir(test).join("in.elf");
     let mut data = build::pattern(0x4000_0000, 8 * 4096);
     data.extend(vec![0u8; 8 * 4096]);
     let elf = ElfBuilder::new()
@@ -35,12 +36,12 @@ fn vmcore(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn arguments_are_checked() {
-    let inp = input();
+    let inp = input("args");
     let i = inp.to_str().unwrap();
     let o = vmcore(&["save", i]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("give an OUTPUT file"));
-    let out = dir().join("x.kdump");
+    let out = dir("args").join("x.kdump");
     for bad in ["32", "1,x", ""] {
         let o = vmcore(&["save", "-d", bad, i, out.to_str().unwrap()]);
         assert_eq!(o.status.code(), Some(2), "-d {bad:?}");
@@ -48,12 +49,13 @@ fn arguments_are_checked() {
     let o = vmcore(&["save", "-c", "bzip2", i, out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(!out.exists());
+    std::fs::remove_dir_all(dir("args")).unwrap();
 }
 
 #[test]
 fn json_summary_and_file() {
-    let inp = input();
-    let out = dir().join("j.kdump");
+    let inp = input("json");
+    let out = dir("json").join("j.kdump");
     let o = vmcore(&[
         "save",
         "--json",
@@ -87,11 +89,12 @@ fn json_summary_and_file() {
     let info = vmcore(&["info", out.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&info.stdout)
         .contains("kdump-compressed v6 (zlib), 4096-byte blocks, dump level 1"));
+    std::fs::remove_dir_all(dir("json")).unwrap();
 }
 
 #[test]
 fn flattened_stream_on_stdout_with_the_summary_on_stderr() {
-    let inp = input();
+    let inp = input("flat");
     let o = vmcore(&[
         "save",
         "-F",
@@ -107,7 +110,7 @@ fn flattened_stream_on_stdout_with_the_summary_on_stderr() {
     let s: serde_json::Value = serde_json::from_slice(&o.stderr).unwrap();
     assert_eq!(s["output"], "-");
     assert_eq!(s["output_bytes"].as_u64(), Some(o.stdout.len() as u64));
-    let flat = dir().join("s.flat");
+    let flat = dir("flat").join("s.flat");
     std::fs::write(&flat, &o.stdout).unwrap();
     let info = vmcore(&["info", flat.to_str().unwrap()]);
     assert!(info.status.success());
@@ -124,4 +127,5 @@ fn flattened_stream_on_stdout_with_the_summary_on_stderr() {
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.starts_with("-: complete (dump level 1, lzo)"), "{e}");
     assert!(e.contains("pages: 16 total; excluded zero 8"), "{e}");
+    std::fs::remove_dir_all(dir("flat")).unwrap();
 }

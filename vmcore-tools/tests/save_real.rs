@@ -78,7 +78,9 @@ fn mdf_dmesg(dump: &Path) -> Vec<u8> {
     let mut c = makedumpfile();
     c.arg("--dump-dmesg").arg(dump).arg(&log);
     run_ok(c, &format!("makedumpfile --dump-dmesg {}", dump.display()));
-    std::fs::read(&log).unwrap()
+    let text = std::fs::read(&log).unwrap();
+    std::fs::remove_file(&log).unwrap();
+    text
 }
 
 /// The log makedumpfile prints for the input (make-dumps.sh keeps it;
