@@ -23,10 +23,19 @@ const M4_MARKER: u8 = 0x10;
 /// Hash table size (log2).
 const HASH_BITS: u32 = 12;
 
+/// Hash table entries.
+const TABLE_LEN: usize = 1 << HASH_BITS;
+
 /// Reusable state: the hash table of recent positions.
+///
+/// An entry holds `base + position + 1` of the call that stored it; `base`
+/// grows by the input length + 1 with every call, so an entry at most
+/// `base` is from an earlier call and counts as empty. The table is thus
+/// cleared only when `base` would overflow, not for every page.
 #[derive(Debug, Clone)]
 pub struct Lzo1x {
-    table: Vec<u32>,
+    table: Box<[u32; TABLE_LEN]>,
+    base: u32,
 }
 
 impl Default for Lzo1x {
@@ -35,44 +44,82 @@ impl Default for Lzo1x {
     }
 }
 
+#[inline(always)]
 fn hash(v: u32) -> usize {
     (v.wrapping_mul(0x9e37_79b1) >> (32 - HASH_BITS)) as usize
 }
 
-fn u32_at(b: &[u8], i: usize) -> Option<u32> {
-    let s = b.get(i..i + 4)?;
-    Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+#[inline(always)]
+fn u32_at(b: &[u8], i: usize) -> u32 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[i..i + 4]);
+    u32::from_le_bytes(w)
+}
+
+#[inline(always)]
+fn u64_at(b: &[u8], i: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[i..i + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// How many bytes from `a` equal those from `b` (`a < b`), up to the end
+/// of `src`: eight at a time, the first difference found from the lowest
+/// set byte of the XOR of two little-endian words.
+#[inline(always)]
+fn common_len(src: &[u8], a: usize, b: usize) -> usize {
+    let n = src.len();
+    let mut k = 0usize;
+    while b + k + 8 <= n {
+        let x = u64_at(src, a + k) ^ u64_at(src, b + k);
+        if x != 0 {
+            return k + (x.trailing_zeros() / 8) as usize;
+        }
+        k += 8;
+    }
+    while b + k < n && src[a + k] == src[b + k] {
+        k += 1;
+    }
+    k
 }
 
 impl Lzo1x {
     /// A compressor.
     pub fn new() -> Lzo1x {
         Lzo1x {
-            table: vec![0; 1 << HASH_BITS],
+            table: Box::new([0; TABLE_LEN]),
+            base: 0,
         }
     }
 
     /// Appends the LZO1X stream of `src` to `out`.
     pub fn compress(&mut self, src: &[u8], out: &mut Vec<u8>) {
-        self.table.fill(0);
-        let start = out.len();
         let n = src.len();
+        // Positions are stored as `base + ip + 1`; `ip < n` must fit.
+        let span = u32::try_from(n).ok().and_then(|n| n.checked_add(1));
+        let base = match span.and_then(|s| self.base.checked_add(s)) {
+            Some(next) => std::mem::replace(&mut self.base, next),
+            None => {
+                self.table.fill(0);
+                self.base = span.unwrap_or(u32::MAX);
+                0
+            }
+        };
+        // The worst case (incompressible input) needs n + n/16 + 64 + 3.
+        out.reserve(n + n / 16 + 67);
+        let start = out.len();
         let mut lit = 0usize; // first literal not yet emitted
         let mut ip = 4usize; // the first literal run is at least 4 bytes
         while ip + 4 <= n {
-            let Some(v) = u32_at(src, ip) else { break };
+            let v = u32_at(src, ip);
             let h = hash(v);
-            // Positions are stored + 1 so 0 means empty.
-            let cand = self.table[h] as usize;
-            self.table[h] = (ip + 1) as u32;
-            if cand > 0 {
-                let m = cand - 1;
+            let e = self.table[h];
+            self.table[h] = base.wrapping_add(ip as u32).wrapping_add(1);
+            if e > base {
+                let m = (e - base - 1) as usize;
                 let dist = ip - m;
-                if dist <= M3_MAX_OFFSET && u32_at(src, m) == Some(v) {
-                    let mut len = 4;
-                    while ip + len < n && src[m + len] == src[ip + len] {
-                        len += 1;
-                    }
+                if dist <= M3_MAX_OFFSET && u32_at(src, m) == v {
+                    let len = 4 + common_len(src, m + 4, ip + 4);
                     emit_literals(out, start, &src[lit..ip]);
                     emit_match(out, len, dist);
                     ip += len;
@@ -150,6 +197,31 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e:?} for {} bytes", data.len()));
         assert_eq!(back, data);
         out.len() - 1
+    }
+
+    #[test]
+    fn reused_state_gives_the_streams_of_a_fresh_one() {
+        let a = build::pattern(0x4000_0000, 4096);
+        let b = build::pattern(0x4000_1000, 4096);
+        let fresh = |d: &[u8]| {
+            let mut o = Vec::new();
+            Lzo1x::new().compress(d, &mut o);
+            o
+        };
+        let mut c = Lzo1x::new();
+        for d in [&a, &b, &a, &b] {
+            let mut o = Vec::new();
+            c.compress(d, &mut o);
+            assert_eq!(o, fresh(d));
+        }
+        // The position base about to overflow: the table is cleared.
+        c.base = u32::MAX - 5000;
+        for d in [&b, &a, &b] {
+            let mut o = Vec::new();
+            c.compress(d, &mut o);
+            assert_eq!(o, fresh(d));
+        }
+        assert_eq!(c.base, 2 * 4097);
     }
 
     #[test]
