@@ -330,9 +330,14 @@ const MAX_STRUCT: u64 = 4096;
 /// Levels 0 and 1 need no VMCOREINFO: without the keys for it (or without
 /// `NUMBER(PG_hwpoison)`) the result is [`PageFilter::keep_all`]; with them,
 /// hwpoison and offline pages are left out as makedumpfile does.
+///
+/// Struct pages are read with `pread` where the file holds them verbatim
+/// ([`super::input::Input`]): the ~1.6 % of RAM they take is not left
+/// resident in the input mapping.
 pub fn page_filter(dump: &dyn Dump, level: DumpLevel) -> Result<PageFilter, FilterError> {
     let page_size = dump.info().page_size;
-    filter_memory(dump, dump.vmcoreinfo(), dump.ranges(), page_size, level)
+    let input = super::input::Input::new(dump);
+    filter_memory(&input, dump.vmcoreinfo(), dump.ranges(), page_size, level)
 }
 
 /// [`page_filter`] over any physical memory: `vmcoreinfo` is the note's

@@ -28,6 +28,7 @@ use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crash_payload::PhysAddr;
 
@@ -41,7 +42,9 @@ use crate::mem::MemError;
 
 use super::compress::{Compression, Compressor};
 use super::filter::{DumpLevel, PageFilter};
+use super::input::Input;
 use super::progress::Progress;
+use crate::mem::PhysMem;
 
 /// `new_utsname` field length.
 pub const UTS_LEN: usize = 65;
@@ -357,6 +360,40 @@ pub struct PassStats {
     pub written: u64,
     /// Of those, stored raw.
     pub raw: u64,
+    /// Where the pass's time went.
+    pub times: PhaseTimes,
+}
+
+/// Time spent per phase of a pass. Zero checks and compression run on
+/// several threads: theirs is the sum over the threads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PhaseTimes {
+    /// Reading candidate pages from the input.
+    pub read: Duration,
+    /// Checking pages for zeros.
+    pub zero_check: Duration,
+    /// Compressing pages.
+    pub compress: Duration,
+    /// Writing the output (headers, bitmaps, data, descriptors).
+    pub write: Duration,
+}
+
+/// A sink that adds the time spent in it to `spent`.
+struct TimedSink<'a> {
+    inner: &'a mut dyn Sink,
+    spent: Duration,
+}
+
+impl Sink for TimedSink<'_> {
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        let t = Instant::now();
+        let r = self.inner.write_at(offset, data);
+        self.spent += t.elapsed();
+        r
+    }
+    fn output_bytes(&self) -> u64 {
+        self.inner.output_bytes()
+    }
 }
 
 /// One batch of pages on its way to a compression thread.
@@ -397,6 +434,10 @@ struct Done {
     out: Vec<u8>,
     /// The batch's input buffer, for reuse.
     spare: Vec<u8>,
+    /// Time the batch's zero checks took.
+    zero_check: Duration,
+    /// Time its compression took.
+    compress: Duration,
 }
 
 /// The page ranges of the dump as pfn runs (pages wholly inside a range).
@@ -418,6 +459,39 @@ pub fn pfn_runs(dump: &dyn Dump, page_size: u64) -> Vec<(u64, u64)> {
 /// was done, also when the pass fails.
 #[allow(clippy::too_many_arguments)]
 pub fn write_dump(
+    dump: &dyn Dump,
+    meta: &Meta,
+    filter: &PageFilter,
+    level: DumpLevel,
+    comp: Compression,
+    jobs: usize,
+    page_size: u64,
+    sink: &mut dyn Sink,
+    progress_on: bool,
+    stats: &mut PassStats,
+) -> Result<(), Failure> {
+    let mut timed = TimedSink {
+        inner: sink,
+        spent: Duration::ZERO,
+    };
+    let r = write_pass(
+        dump,
+        meta,
+        filter,
+        level,
+        comp,
+        jobs,
+        page_size,
+        &mut timed,
+        progress_on,
+        stats,
+    );
+    stats.times.write = timed.spent;
+    r
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_pass(
     dump: &dyn Dump,
     meta: &Meta,
     filter: &PageFilter,
@@ -509,7 +583,8 @@ pub fn write_dump(
         let stop = &stop;
         let runs = &runs;
         let reader = scope.spawn(move || {
-            read_pages(
+            let mut spent = Duration::ZERO;
+            let r = read_pages(
                 dump,
                 filter,
                 runs,
@@ -518,7 +593,9 @@ pub fn write_dump(
                 &spare_rx,
                 2 * jobs + 2,
                 stop,
-            )
+                &mut spent,
+            );
+            (r, spent)
         });
 
         // The writer: emit in pfn (sequence) order.
@@ -540,6 +617,8 @@ pub fn write_dump(
             pending.insert(d.seq, d);
             while let Some(d) = pending.remove(&next) {
                 next += 1;
+                st.times.zero_check += d.zero_check;
+                st.times.compress += d.compress;
                 let mut off = 0usize;
                 for (pfn, item) in d.pfns.iter().zip(&d.items) {
                     let r = match item {
@@ -586,7 +665,13 @@ pub fn write_dump(
         drop(done_rx);
         // A reader waiting for a buffer must see the writer is gone.
         drop(spare_tx);
-        let read = reader.join().unwrap_or(Ok(()));
+        let read = match reader.join() {
+            Ok((r, t)) => {
+                st.times.read = t;
+                r
+            }
+            Err(_) => Ok(()),
+        };
         if let Some(f) = failure {
             w.salvage();
             return Err(f);
@@ -731,17 +816,14 @@ fn read_pages(
     spare_rx: &Receiver<Vec<u8>>,
     pool: usize,
     stop: &AtomicBool,
+    spent: &mut Duration,
 ) -> Result<(), Failure> {
     let mut seq = 0u64;
     let mut since_release = 0u64;
     // Pages stored verbatim (an ELF core) are read with pread into the
-    // batch buffer: no page of the mapping becomes resident.
-    let src = dump.source();
-    let file = src
-        .is_mapped()
-        .then(|| std::fs::File::open(src.path()).ok())
-        .flatten()
-        .filter(|f| f.metadata().is_ok_and(|m| m.len() == src.len()));
+    // batch buffer: no page of the mapping becomes resident (on procfs,
+    // through the mapping: see `Input`).
+    let input = Input::new(dump);
     // A fixed pool of batch buffers bounds the memory in flight (queued,
     // compressing, waiting to be written in order); the writer hands each
     // buffer back once its batch is out. Buffers keep their full size:
@@ -782,19 +864,11 @@ fn read_pages(
             }
             let addr = PhysAddr(pfn.saturating_mul(ps as u64));
             let span_len = k * ps as u64;
-            let span = file
-                .as_ref()
-                .and_then(|f| dump.file_extent(addr, span_len).map(|off| (f, off)));
-            if let Some((f, off)) = span {
+            let t0 = Instant::now();
+            let dst = &mut b.data[b.filled..b.filled + span_len as usize];
+            if let Some(r) = input.read_verbatim(addr, dst) {
                 // At most BATCH_PAGES pages per batch: always in bounds.
-                let dst = &mut b.data[b.filled..b.filled + span_len as usize];
-                if let Err(e) = f.read_exact_at(dst, off) {
-                    let why = format!("reading {span_len} bytes at file offset {off:#x}: {e}");
-                    return Err(Failure::Input {
-                        pfn,
-                        err: MemError::Corrupt { addr, why },
-                    });
-                }
+                r.map_err(|err| Failure::Input { pfn, err })?;
                 for i in 0..k {
                     b.absent.push(false);
                     b.pfns.push(pfn + i);
@@ -803,17 +877,7 @@ fn read_pages(
             } else {
                 k = 1;
                 let dst = &mut b.data[b.filled..b.filled + ps];
-                let direct = file
-                    .as_ref()
-                    .and_then(|f| dump.file_extent(addr, ps as u64).map(|off| (f, off)));
-                let r = match direct {
-                    Some((f, off)) => f.read_exact_at(dst, off).map_err(|e| MemError::Corrupt {
-                        addr,
-                        why: format!("reading {ps} bytes at file offset {off:#x}: {e}"),
-                    }),
-                    None => dump.read_phys(addr, dst),
-                };
-                match r {
+                match input.read_phys(addr, dst) {
                     Ok(()) => {
                         b.absent.push(false);
                         b.filled += ps;
@@ -823,6 +887,7 @@ fn read_pages(
                 }
                 b.pfns.push(pfn);
             }
+            *spent += t0.elapsed();
             pfn += k;
             since_release += k * ps as u64;
             if b.pfns.len() == BATCH_PAGES {
@@ -872,6 +937,9 @@ fn compress_worker(
         };
         let Ok(b) = job else { return };
         let mut out = Vec::with_capacity(b.data.len() / 2);
+        // First what each page is (absent, zero or data), then the data
+        // pages compressed: two timed loops.
+        let t0 = Instant::now();
         let mut items = Vec::with_capacity(b.pfns.len());
         let mut off = 0usize;
         for &absent in &b.absent {
@@ -881,23 +949,36 @@ fn compress_worker(
             }
             let page = b.data.get(off..off + ps).unwrap_or(&[]);
             off += ps;
-            if zero_excluded && is_zero(page) {
-                items.push(Stored::Zero);
-                continue;
-            }
-            let before = out.len();
-            let flags = c.store(page, &mut out);
-            items.push(Stored::Data {
-                flags,
-                len: (out.len() - before) as u32,
+            items.push(if zero_excluded && is_zero(page) {
+                Stored::Zero
+            } else {
+                Stored::Data { flags: 0, len: 0 }
             });
         }
+        let t1 = Instant::now();
+        let mut off = 0usize;
+        for item in &mut items {
+            match item {
+                Stored::Absent => continue,
+                Stored::Zero => {}
+                Stored::Data { flags, len } => {
+                    let page = b.data.get(off..off + ps).unwrap_or(&[]);
+                    let before = out.len();
+                    *flags = c.store(page, &mut out);
+                    *len = (out.len() - before) as u32;
+                }
+            }
+            off += ps;
+        }
+        let t2 = Instant::now();
         let d = Done {
             seq: b.seq,
             pfns: b.pfns,
             items,
             out,
             spare: b.data,
+            zero_check: t1 - t0,
+            compress: t2 - t1,
         };
         if done_tx.send(d).is_err() {
             return;
