@@ -36,6 +36,9 @@ const TABLE_LEN: usize = 1 << HASH_BITS;
 pub struct Lzo1x {
     table: Box<[u32; TABLE_LEN]>,
     base: u32,
+    /// The stream being built: written by index, so each byte costs no
+    /// length or capacity update, then appended to the caller's vector.
+    scratch: Vec<u8>,
 }
 
 impl Default for Lzo1x {
@@ -89,6 +92,7 @@ impl Lzo1x {
         Lzo1x {
             table: Box::new([0; TABLE_LEN]),
             base: 0,
+            scratch: Vec::new(),
         }
     }
 
@@ -105,23 +109,29 @@ impl Lzo1x {
                 0
             }
         };
-        // The worst case (incompressible input) needs n + n/16 + 64 + 3.
-        out.reserve(n + n / 16 + 67);
-        let start = out.len();
+        // The worst case (incompressible input) needs n + n/16 + 64 + 3;
+        // 16 more for literal copies of a fixed 16 bytes.
+        let room = n + n / 16 + 64 + 3 + 16;
+        if self.scratch.len() < room {
+            self.scratch.resize(room, 0);
+        }
+        let table = &mut *self.table;
+        let b = &mut self.scratch[..];
+        let mut op = 0usize; // bytes of the stream so far
         let mut lit = 0usize; // first literal not yet emitted
         let mut ip = 4usize; // the first literal run is at least 4 bytes
         while ip + 4 <= n {
             let v = u32_at(src, ip);
             let h = hash(v);
-            let e = self.table[h];
-            self.table[h] = base.wrapping_add(ip as u32).wrapping_add(1);
+            let e = table[h];
+            table[h] = base.wrapping_add(ip as u32).wrapping_add(1);
             if e > base {
                 let m = (e - base - 1) as usize;
                 let dist = ip - m;
                 if dist <= M3_MAX_OFFSET && u32_at(src, m) == v {
                     let len = 4 + common_len(src, m + 4, ip + 4);
-                    emit_literals(out, start, &src[lit..ip]);
-                    emit_match(out, len, dist);
+                    emit_literals(b, &mut op, src, lit, ip);
+                    emit_match(b, &mut op, len, dist);
                     ip += len;
                     lit = ip;
                     continue;
@@ -130,57 +140,82 @@ impl Lzo1x {
             // Skip faster through data that does not match.
             ip += 1 + ((ip - lit) >> 5);
         }
-        emit_literals(out, start, &src[lit..]);
-        out.extend_from_slice(&[M4_MARKER | 1, 0, 0]);
+        emit_literals(b, &mut op, src, lit, n);
+        b[op..op + 3].copy_from_slice(&[M4_MARKER | 1, 0, 0]);
+        op += 3;
+        out.extend_from_slice(&b[..op]);
     }
 }
 
-fn emit_literals(out: &mut Vec<u8>, start: usize, lits: &[u8]) {
-    let t = lits.len();
+/// Writes the literal run `src[lit..end]` at `b[*op..]`.
+#[inline(always)]
+fn emit_literals(b: &mut [u8], op: &mut usize, src: &[u8], lit: usize, end: usize) {
+    let t = end - lit;
     if t == 0 {
         return;
     }
-    if out.len() == start && t <= 238 {
+    let mut o = *op;
+    if o == 0 && t <= 238 {
         // Only as the stream's first byte: `17 + t` literals follow.
-        out.push((17 + t) as u8);
+        b[0] = (17 + t) as u8;
+        o = 1;
     } else if t <= 3 {
         // In the low two bits of the previous match's last-but-one byte.
-        let at = out.len() - 2;
-        out[at] |= t as u8;
+        b[o - 2] |= t as u8;
     } else if t <= 18 {
-        out.push((t - 3) as u8);
+        b[o] = (t - 3) as u8;
+        o += 1;
     } else {
         let mut tt = t - 18;
-        out.push(0);
+        b[o] = 0;
+        o += 1;
         while tt > 255 {
             tt -= 255;
-            out.push(0);
+            b[o] = 0;
+            o += 1;
         }
-        out.push(tt as u8);
+        b[o] = tt as u8;
+        o += 1;
     }
-    out.extend_from_slice(lits);
+    if t <= 16 && lit + 16 <= src.len() && o + 16 <= b.len() {
+        // Short runs (most are): a fixed-size copy, the bytes past the
+        // run overwritten by what follows.
+        b[o..o + 16].copy_from_slice(&src[lit..lit + 16]);
+    } else {
+        b[o..o + t].copy_from_slice(&src[lit..end]);
+    }
+    *op = o + t;
 }
 
-fn emit_match(out: &mut Vec<u8>, len: usize, dist: usize) {
+/// Writes a match of `len` bytes `dist` back at `b[*op..]`.
+#[inline(always)]
+fn emit_match(b: &mut [u8], op: &mut usize, len: usize, dist: usize) {
     let off = dist - 1;
+    let mut o = *op;
     if len <= M2_MAX_LEN && dist <= M2_MAX_OFFSET {
-        out.push((((len - 1) << 5) | ((off & 7) << 2)) as u8);
-        out.push((off >> 3) as u8);
+        b[o] = (((len - 1) << 5) | ((off & 7) << 2)) as u8;
+        b[o + 1] = (off >> 3) as u8;
+        *op = o + 2;
         return;
     }
     if len <= M3_MAX_LEN {
-        out.push(M3_MARKER | (len - 2) as u8);
+        b[o] = M3_MARKER | (len - 2) as u8;
+        o += 1;
     } else {
         let mut l = len - M3_MAX_LEN;
-        out.push(M3_MARKER);
+        b[o] = M3_MARKER;
+        o += 1;
         while l > 255 {
             l -= 255;
-            out.push(0);
+            b[o] = 0;
+            o += 1;
         }
-        out.push(l as u8);
+        b[o] = l as u8;
+        o += 1;
     }
-    out.push((off << 2) as u8);
-    out.push((off >> 6) as u8);
+    b[o] = (off << 2) as u8;
+    b[o + 1] = (off >> 6) as u8;
+    *op = o + 2;
 }
 
 #[cfg(test)]
