@@ -304,6 +304,30 @@ pub fn set_bit(bitmap: &mut [u8], pfn: u64) {
         *b |= 1 << (pfn % 8);
     }
 }
+/// Sets bits `start..end` of `bitmap`: whole bytes at once.
+pub fn set_bits(bitmap: &mut [u8], start: u64, end: u64) {
+    let mut p = start;
+    while p < end && p % 8 != 0 {
+        set_bit(bitmap, p);
+        p += 1;
+    }
+    let whole = end / 8 * 8;
+    if p < whole {
+        let a = usize::try_from(p / 8)
+            .unwrap_or(usize::MAX)
+            .min(bitmap.len());
+        let b = usize::try_from(whole / 8)
+            .unwrap_or(usize::MAX)
+            .min(bitmap.len());
+        bitmap[a..b].fill(0xff);
+        p = whole;
+    }
+    while p < end {
+        set_bit(bitmap, p);
+        p += 1;
+    }
+}
+
 fn clear_bit(bitmap: &mut [u8], pfn: u64) {
     if let Some(b) = bitmap.get_mut((pfn / 8) as usize) {
         *b &= !(1 << (pfn % 8));
@@ -406,6 +430,8 @@ struct Batch {
     /// batch's pages, in order, absent ones left out.
     data: Vec<u8>,
     filled: usize,
+    /// The buffer the compressed pages go to (empty, reused).
+    out: Vec<u8>,
 }
 
 impl Batch {
@@ -417,6 +443,7 @@ impl Batch {
             absent: Vec::new(),
             data: Vec::new(),
             filled: 0,
+            out: Vec::new(),
         }
     }
 }
@@ -432,7 +459,7 @@ struct Done {
     pfns: Vec<u64>,
     items: Vec<Stored>,
     out: Vec<u8>,
-    /// The batch's input buffer, for reuse.
+    /// The batch's input buffer, for reuse (with `out`).
     spare: Vec<u8>,
     /// Time the batch's zero checks took.
     zero_check: Duration,
@@ -512,13 +539,17 @@ fn write_pass(
     let mut bitmap1 = vec![0u8; bm_bytes];
     let mut bitmap2 = vec![0u8; bm_bytes];
     for &(s, e) in &runs {
-        for pfn in s..e.min(max_mapnr) {
-            st.present += 1;
-            set_bit(&mut bitmap1, pfn);
-            if filter.keep(pfn) {
-                st.candidates += 1;
-                set_bit(&mut bitmap2, pfn);
-            }
+        let e = e.min(max_mapnr);
+        if s >= e {
+            continue;
+        }
+        st.present += e - s;
+        set_bits(&mut bitmap1, s, e);
+        let mut p = s;
+        while let Some((a, z)) = filter.kept_run(p, e) {
+            st.candidates += z - a;
+            set_bits(&mut bitmap2, a, z);
+            p = z;
         }
     }
     let layout = Layout::new(page_size, max_mapnr, meta.notes.len() as u64, st.candidates).ok_or(
@@ -568,7 +599,7 @@ fn write_pass(
     let stop = AtomicBool::new(false);
     let (job_tx, job_rx) = mpsc::sync_channel::<Batch>(jobs);
     let (done_tx, done_rx) = mpsc::sync_channel::<Done>(jobs);
-    let (spare_tx, spare_rx) = mpsc::channel::<Vec<u8>>();
+    let (spare_tx, spare_rx) = mpsc::channel::<(Vec<u8>, Vec<u8>)>();
     let job_rx = Arc::new(Mutex::new(job_rx));
     let ps = page_size as usize;
 
@@ -651,7 +682,9 @@ fn write_pass(
                     }
                 }
                 done_pages += d.pfns.len() as u64;
-                let _ = spare_tx.send(d.spare);
+                let mut out = d.out;
+                out.clear();
+                let _ = spare_tx.send((d.spare, out));
                 if failure.is_some() {
                     break;
                 }
@@ -813,7 +846,7 @@ fn read_pages(
     runs: &[(u64, u64)],
     ps: usize,
     job_tx: &SyncSender<Batch>,
-    spare_rx: &Receiver<Vec<u8>>,
+    spare_rx: &Receiver<(Vec<u8>, Vec<u8>)>,
     pool: usize,
     stop: &AtomicBool,
     spent: &mut Duration,
@@ -826,13 +859,14 @@ fn read_pages(
     let input = Input::new(dump);
     // A fixed pool of batch buffers bounds the memory in flight (queued,
     // compressing, waiting to be written in order); the writer hands each
-    // buffer back once its batch is out. Buffers keep their full size:
-    // pages are read over the old bytes, never zero-filled first.
+    // buffer back once its batch is out, with the batch's output buffer.
+    // Buffers keep their full size: pages are read over the old bytes,
+    // never zero-filled first.
     let mut allocated = 0usize;
     let mut new_batch = |seq: u64| -> Option<Batch> {
-        let data = if allocated < pool {
+        let (data, out) = if allocated < pool {
             allocated += 1;
-            vec![0u8; ps * BATCH_PAGES]
+            (vec![0u8; ps * BATCH_PAGES], Vec::new())
         } else {
             spare_rx.recv().ok()?
         };
@@ -842,6 +876,7 @@ fn read_pages(
             absent: Vec::with_capacity(BATCH_PAGES),
             data,
             filled: 0,
+            out,
         })
     };
     let Some(mut b) = new_batch(seq) else {
@@ -850,18 +885,19 @@ fn read_pages(
     for &(s, e) in runs {
         let end = e.min(filter.max_pfn());
         let mut pfn = s;
+        // The run of kept pages `pfn` is in ends at `run_end`.
+        let mut run_end = pfn;
         while pfn < end {
-            if !filter.keep(pfn) {
-                pfn += 1;
-                continue;
+            if pfn >= run_end {
+                match filter.kept_run(pfn, end) {
+                    Some((a, z)) => (pfn, run_end) = (a, z),
+                    None => break,
+                }
             }
             // A span of kept pages that fits the batch: one pread when the
             // file holds it verbatim in one piece.
             let room = (BATCH_PAGES - b.pfns.len()) as u64;
-            let mut k = 1u64;
-            while k < room && pfn + k < end && filter.keep(pfn + k) {
-                k += 1;
-            }
+            let mut k = room.min(run_end - pfn);
             let addr = PhysAddr(pfn.saturating_mul(ps as u64));
             let span_len = k * ps as u64;
             let t0 = Instant::now();
@@ -936,7 +972,7 @@ fn compress_worker(
             Err(_) => return,
         };
         let Ok(b) = job else { return };
-        let mut out = Vec::with_capacity(b.data.len() / 2);
+        let mut out = b.out;
         // First what each page is (absent, zero or data), then the data
         // pages compressed: two timed loops.
         let t0 = Instant::now();
@@ -1001,6 +1037,29 @@ mod tests {
         assert!(!is_zero(&p));
         assert!(is_zero(&[0u8; 13]));
         assert!(!is_zero(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]));
+    }
+
+    #[test]
+    fn set_bits_sets_what_set_bit_does() {
+        for (s, e) in [
+            (0, 0),
+            (0, 1),
+            (3, 5),
+            (7, 9),
+            (5, 64),
+            (8, 16),
+            (13, 75),
+            (0, 90),
+            (60, 200),
+        ] {
+            let mut a = vec![0u8; 10];
+            let mut b = vec![0u8; 10];
+            set_bits(&mut a, s, e);
+            for p in s..e {
+                set_bit(&mut b, p);
+            }
+            assert_eq!(a, b, "{s}..{e}");
+        }
     }
 
     #[test]
