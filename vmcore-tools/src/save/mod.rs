@@ -382,12 +382,15 @@ pub fn save(dump: &dyn Dump, target: &Target, opts: &SaveOptions) -> Result<Summ
                 let mut sink = FileSink::with_limit(create(&part)?, opts.device_limit);
                 let r = run(&mut sink);
                 let bytes = sink.output_bytes();
-                let file = sink.into_file();
+                let (file, synced) = sink.finish();
                 let r = r.and_then(|st| {
-                    file.sync_all().map(|()| st).map_err(|err| Failure::Output {
-                        what: "(fsync)",
-                        err,
-                    })
+                    synced
+                        .and_then(|()| file.sync_all())
+                        .map(|()| st)
+                        .map_err(|err| Failure::Output {
+                            what: "(fsync)",
+                            err,
+                        })
                 });
                 (finish_file(r, file, &part, p, has_next, &mut output), bytes)
             }

@@ -66,34 +66,83 @@ pub trait Sink {
 }
 
 /// A seekable output file.
+///
+/// Every [`SYNC_EVERY`] bytes written, a helper thread is asked to
+/// `fdatasync` the file, so the device writes while pages are still being
+/// compressed and the final sync has little left to do. The helper's first
+/// error is kept and returned by [`FileSink::finish`] (a sync error is
+/// reported once per open file, so it must not be lost there).
 #[derive(Debug)]
 pub struct FileSink {
     file: std::fs::File,
     end: u64,
     limit: Option<u64>,
+    unsynced: u64,
+    syncer: Option<Syncer>,
 }
+
+#[derive(Debug)]
+struct Syncer {
+    tx: SyncSender<()>,
+    handle: std::thread::JoinHandle<io::Result<()>>,
+}
+
+/// Bytes written between background syncs of a [`FileSink`].
+pub const SYNC_EVERY: u64 = 8 << 20;
 
 impl FileSink {
     /// Writes into `file` (expected empty).
     pub fn new(file: std::fs::File) -> FileSink {
-        FileSink {
-            file,
-            end: 0,
-            limit: None,
-        }
+        FileSink::with_limit(file, None)
     }
     /// Behaves as a device of `limit` bytes: a write past it writes what
     /// fits and fails with ENOSPC.
     pub fn with_limit(file: std::fs::File, limit: Option<u64>) -> FileSink {
+        let syncer = file.try_clone().ok().and_then(|f| {
+            let (tx, rx) = mpsc::sync_channel::<()>(1);
+            std::thread::Builder::new()
+                .name("vmcore-sync".into())
+                .spawn(move || {
+                    for () in rx {
+                        f.sync_data()?;
+                    }
+                    Ok(())
+                })
+                .ok()
+                .map(|handle| Syncer { tx, handle })
+        });
         FileSink {
             file,
             end: 0,
             limit,
+            unsynced: 0,
+            syncer,
         }
     }
-    /// The file, to sync and close.
-    pub fn into_file(self) -> std::fs::File {
-        self.file
+    /// Stops the background syncs; returns the file, to sync and close,
+    /// and the first error a background sync met.
+    pub fn finish(self) -> (std::fs::File, io::Result<()>) {
+        let r = match self.syncer {
+            Some(s) => {
+                drop(s.tx);
+                s.handle
+                    .join()
+                    .unwrap_or_else(|_| Err(io::Error::other("the sync thread panicked")))
+            }
+            None => Ok(()),
+        };
+        (self.file, r)
+    }
+    fn wrote(&mut self, n: u64) {
+        self.unsynced += n;
+        if self.unsynced >= SYNC_EVERY {
+            // A sync still running covers these bytes or the next does.
+            if let Some(s) = &self.syncer {
+                if s.tx.try_send(()).is_ok() {
+                    self.unsynced = 0;
+                }
+            }
+        }
     }
 }
 
@@ -110,6 +159,7 @@ impl Sink for FileSink {
         }
         self.file.write_all_at(data, offset)?;
         self.end = self.end.max(offset.saturating_add(data.len() as u64));
+        self.wrote(data.len() as u64);
         Ok(())
     }
     fn output_bytes(&self) -> u64 {
@@ -307,7 +357,7 @@ pub fn set_bit(bitmap: &mut [u8], pfn: u64) {
 /// Sets bits `start..end` of `bitmap`: whole bytes at once.
 pub fn set_bits(bitmap: &mut [u8], start: u64, end: u64) {
     let mut p = start;
-    while p < end && p % 8 != 0 {
+    while p < end && !p.is_multiple_of(8) {
         set_bit(bitmap, p);
         p += 1;
     }
@@ -1037,6 +1087,29 @@ mod tests {
         assert!(!is_zero(&p));
         assert!(is_zero(&[0u8; 13]));
         assert!(!is_zero(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]));
+    }
+
+    #[test]
+    fn file_sink_syncs_behind_and_keeps_every_byte() {
+        let dir = std::env::temp_dir().join(format!("vmcore-filesink-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("out");
+        let mut sink = FileSink::new(std::fs::File::create(&path).unwrap());
+        assert!(sink.syncer.is_some());
+        let chunk = vec![0x5au8; 1 << 20];
+        let n = SYNC_EVERY / (1 << 20) * 2 + 3;
+        for i in 0..n {
+            sink.write_at(i << 20, &chunk).unwrap();
+        }
+        assert!(sink.unsynced < SYNC_EVERY);
+        assert_eq!(sink.output_bytes(), n << 20);
+        let (file, synced) = sink.finish();
+        synced.unwrap();
+        assert_eq!(file.metadata().unwrap().len(), n << 20);
+        drop(file);
+        let back = std::fs::read(&path).unwrap();
+        assert!(back.iter().all(|&b| b == 0x5a));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
