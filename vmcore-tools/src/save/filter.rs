@@ -361,9 +361,9 @@ const SECTION_MAP_FLAG_BITS: u64 = (1 << 5) - 1;
 const SECTION_MARKED_PRESENT: u64 = 1;
 /// `PAGE_MAPPING_ANON` (`include/linux/page-flags.h`).
 const PAGE_MAPPING_ANON: u64 = 1;
-/// Struct pages read at a time (256 KiB of 64-byte `struct page`; 9 in
+/// Struct pages read at a time (64 KiB of 64-byte `struct page`; 9 in
 /// unit tests, so their few pages cross chunk ends).
-const CHUNK_PAGES: u64 = if cfg!(test) { 9 } else { 4096 };
+const CHUNK_PAGES: u64 = if cfg!(test) { 9 } else { 1024 };
 /// Largest `SIZE(page)` and `SIZE(mem_section)` believed.
 const MAX_STRUCT: u64 = 4096;
 

@@ -49,9 +49,9 @@ use crate::mem::PhysMem;
 /// `new_utsname` field length.
 pub const UTS_LEN: usize = 65;
 /// Pages per batch handed to a compression thread.
-const BATCH_PAGES: usize = 64;
+const BATCH_PAGES: usize = 32;
 /// Page data buffered before a write.
-const DATA_FLUSH: usize = 1 << 20;
+const DATA_FLUSH: usize = 256 << 10;
 /// Descriptors buffered before a write.
 const DESC_FLUSH: usize = 4096;
 /// Input bytes covered between releases of the input mapping's resident pages.
@@ -646,41 +646,10 @@ fn write_pass(
     }
 
     let jobs = jobs.max(1);
-    let stop = AtomicBool::new(false);
-    let (job_tx, job_rx) = mpsc::sync_channel::<Batch>(jobs);
-    let (done_tx, done_rx) = mpsc::sync_channel::<Done>(jobs);
-    let (spare_tx, spare_rx) = mpsc::channel::<(Vec<u8>, Vec<u8>)>();
-    let job_rx = Arc::new(Mutex::new(job_rx));
     let ps = page_size as usize;
-
-    let result = std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            let job_rx = Arc::clone(&job_rx);
-            let done_tx = done_tx.clone();
-            scope.spawn(move || compress_worker(&job_rx, &done_tx, comp, zero_excluded, ps));
-        }
-        drop(done_tx);
-        drop(job_rx);
-        let stop = &stop;
-        let runs = &runs;
-        let reader = scope.spawn(move || {
-            let mut spent = Duration::ZERO;
-            let r = read_pages(
-                dump,
-                filter,
-                runs,
-                ps,
-                &job_tx,
-                &spare_rx,
-                2 * jobs + 2,
-                stop,
-                &mut spent,
-            );
-            (r, spent)
-        });
-
-        // The writer: emit in pfn (sequence) order.
-        let mut w = Emit {
+    let stop = AtomicBool::new(false);
+    let mut wr = Out {
+        w: Emit {
             sink,
             layout: &layout,
             data_off,
@@ -689,88 +658,103 @@ fn write_pass(
             desc_buf: Vec::with_capacity(DESC_FLUSH * PAGE_DESC_SIZE as usize),
             desc_idx: 0,
             desc_flushed: 0,
+        },
+        bitmap2: std::mem::take(&mut bitmap2),
+        st,
+        zero_desc,
+        progress: &mut progress,
+        done_pages: 0,
+        failure: None,
+    };
+    let mut read_time = Duration::ZERO;
+    let read = if jobs == 1 {
+        // One thread does it all: with one CPU (a crash kernel) hand-offs
+        // between threads would be context switches, and one batch buffer
+        // is the whole pool.
+        let mut pipe = Inline {
+            c: Compressor::new(comp),
+            zero_excluded,
+            ps,
+            out: &mut wr,
+            spare: None,
         };
-        let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
-        let mut next = 0u64;
-        let mut done_pages = 0u64;
-        let mut failure: Option<Failure> = None;
-        for d in done_rx.iter() {
-            pending.insert(d.seq, d);
-            while let Some(d) = pending.remove(&next) {
-                next += 1;
-                st.times.zero_check += d.zero_check;
-                st.times.compress += d.compress;
-                let mut off = 0usize;
-                for (pfn, item) in d.pfns.iter().zip(&d.items) {
-                    let r = match item {
-                        Stored::Absent => {
-                            clear_bit(&mut bitmap2, *pfn);
-                            st.absent += 1;
-                            Ok(())
-                        }
-                        Stored::Zero => {
-                            st.zero += 1;
-                            match &zero_desc {
-                                Some(z) => w.push_desc(z),
-                                None => Ok(()),
-                            }
-                        }
-                        Stored::Data { flags, len } => {
-                            st.written += 1;
-                            if *flags == 0 {
-                                st.raw += 1;
-                            }
-                            let n = *len as usize;
-                            let body = d.out.get(off..off + n).unwrap_or(&[]);
-                            off += n;
-                            w.push_data(body, *flags)
-                        }
-                    };
-                    if let Err(e) = r {
-                        failure = Some(e);
-                        break;
+        read_pages(dump, filter, &runs, ps, &mut pipe, 1, &stop, &mut read_time)
+    } else {
+        let (job_tx, job_rx) = mpsc::sync_channel::<Batch>(jobs);
+        let (done_tx, done_rx) = mpsc::sync_channel::<Done>(jobs);
+        let (spare_tx, spare_rx) = mpsc::channel::<(Vec<u8>, Vec<u8>)>();
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        std::thread::scope(|scope| {
+            for _ in 0..jobs {
+                let job_rx = Arc::clone(&job_rx);
+                let done_tx = done_tx.clone();
+                scope.spawn(move || compress_worker(&job_rx, &done_tx, comp, zero_excluded, ps));
+            }
+            drop(done_tx);
+            drop(job_rx);
+            let stop = &stop;
+            let runs = &runs;
+            let reader = scope.spawn(move || {
+                let mut spent = Duration::ZERO;
+                let mut pipe = Threaded { job_tx, spare_rx };
+                let r = read_pages(
+                    dump,
+                    filter,
+                    runs,
+                    ps,
+                    &mut pipe,
+                    jobs + 2,
+                    stop,
+                    &mut spent,
+                );
+                (r, spent)
+            });
+            // The writer: emit in pfn (sequence) order.
+            let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
+            let mut next = 0u64;
+            'recv: for d in done_rx.iter() {
+                pending.insert(d.seq, d);
+                while let Some(d) = pending.remove(&next) {
+                    next += 1;
+                    let failed = wr.emit(&d).is_err();
+                    let mut o = d.out;
+                    o.clear();
+                    let _ = spare_tx.send((d.spare, o));
+                    if failed {
+                        stop.store(true, Ordering::Relaxed);
+                        break 'recv;
                     }
                 }
-                done_pages += d.pfns.len() as u64;
-                let mut out = d.out;
-                out.clear();
-                let _ = spare_tx.send((d.spare, out));
-                if failure.is_some() {
-                    break;
+            }
+            drop(done_rx);
+            // A reader waiting for a buffer must see the writer is gone.
+            drop(spare_tx);
+            match reader.join() {
+                Ok((r, t)) => {
+                    read_time = t;
+                    r
                 }
-                progress.update(done_pages);
+                Err(_) => Ok(()),
             }
-            if failure.is_some() {
-                stop.store(true, Ordering::Relaxed);
-                break;
-            }
-        }
-        drop(done_rx);
-        // A reader waiting for a buffer must see the writer is gone.
-        drop(spare_tx);
-        let read = match reader.join() {
-            Ok((r, t)) => {
-                st.times.read = t;
-                r
-            }
-            Err(_) => Ok(()),
-        };
-        if let Some(f) = failure {
-            w.salvage();
-            return Err(f);
-        }
-        if let Err(f) = read {
-            w.salvage();
-            return Err(f);
-        }
-        if let Err(f) = w.flush() {
-            w.salvage();
-            return Err(f);
-        }
-        progress.finish(done_pages);
-        Ok(())
-    });
-    result?;
+        })
+    };
+    wr.st.times.read = read_time;
+    let w = &mut wr.w;
+    if let Some(f) = wr.failure.take() {
+        w.salvage();
+        return Err(f);
+    }
+    if let Err(f) = read {
+        w.salvage();
+        return Err(f);
+    }
+    if let Err(f) = w.flush() {
+        w.salvage();
+        return Err(f);
+    }
+    wr.progress.finish(wr.done_pages);
+    let Out { w, bitmap2, .. } = wr;
+    let sink = w.sink;
     sink.write_at(layout.bitmap2, &bitmap2)
         .map_err(out("the 2nd bitmap"))?;
     sink.write_at(0, &disk_dump_header(meta, &layout, status))
@@ -895,8 +879,7 @@ fn read_pages(
     filter: &PageFilter,
     runs: &[(u64, u64)],
     ps: usize,
-    job_tx: &SyncSender<Batch>,
-    spare_rx: &Receiver<(Vec<u8>, Vec<u8>)>,
+    pipe: &mut dyn Pipe,
     pool: usize,
     stop: &AtomicBool,
     spent: &mut Duration,
@@ -913,12 +896,12 @@ fn read_pages(
     // Buffers keep their full size: pages are read over the old bytes,
     // never zero-filled first.
     let mut allocated = 0usize;
-    let mut new_batch = |seq: u64| -> Option<Batch> {
+    let mut new_batch = |seq: u64, pipe: &mut dyn Pipe| -> Option<Batch> {
         let (data, out) = if allocated < pool {
             allocated += 1;
             (vec![0u8; ps * BATCH_PAGES], Vec::new())
         } else {
-            spare_rx.recv().ok()?
+            pipe.buffers()?
         };
         Some(Batch {
             seq,
@@ -929,7 +912,7 @@ fn read_pages(
             out,
         })
     };
-    let Some(mut b) = new_batch(seq) else {
+    let Some(mut b) = new_batch(seq, pipe) else {
         return Ok(());
     };
     for &(s, e) in runs {
@@ -984,10 +967,10 @@ fn read_pages(
                 // Send first: the writer may need this batch before it can
                 // hand a buffer back.
                 let full = std::mem::replace(&mut b, Batch::placeholder());
-                if job_tx.send(full).is_err() {
+                if !pipe.send(full) {
                     return Ok(());
                 }
-                match new_batch(seq) {
+                match new_batch(seq, pipe) {
                     Some(n) => b = n,
                     None => return Ok(()),
                 }
@@ -1002,10 +985,165 @@ fn read_pages(
         }
     }
     if !b.pfns.is_empty() {
-        let _ = job_tx.send(b);
+        pipe.send(b);
     }
     dump.source().release_resident();
     Ok(())
+}
+
+/// Where the reader's batches go, and where its next buffers come from.
+trait Pipe {
+    /// Hands a full batch on; false when nobody takes batches any more.
+    fn send(&mut self, b: Batch) -> bool;
+    /// An input and an output buffer for the next batch, once the pool is
+    /// all allocated; `None` when no more will come back.
+    fn buffers(&mut self) -> Option<(Vec<u8>, Vec<u8>)>;
+}
+
+/// To the compression threads; buffers back from the writer.
+struct Threaded {
+    job_tx: SyncSender<Batch>,
+    spare_rx: Receiver<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Pipe for Threaded {
+    fn send(&mut self, b: Batch) -> bool {
+        self.job_tx.send(b).is_ok()
+    }
+    fn buffers(&mut self) -> Option<(Vec<u8>, Vec<u8>)> {
+        self.spare_rx.recv().ok()
+    }
+}
+
+/// One job: each batch compressed and written by the reading thread
+/// itself, its buffers then reused (no hand-offs between threads).
+struct Inline<'a, 'b> {
+    c: Compressor,
+    zero_excluded: bool,
+    ps: usize,
+    out: &'a mut Out<'b>,
+    spare: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Pipe for Inline<'_, '_> {
+    fn send(&mut self, b: Batch) -> bool {
+        let d = compress_batch(&mut self.c, b, self.zero_excluded, self.ps);
+        let ok = self.out.emit(&d).is_ok();
+        let mut out = d.out;
+        out.clear();
+        self.spare = Some((d.spare, out));
+        ok
+    }
+    fn buffers(&mut self) -> Option<(Vec<u8>, Vec<u8>)> {
+        self.spare.take()
+    }
+}
+
+/// The writer's state: the output, the 2nd bitmap, the counts and the
+/// progress bar.
+struct Out<'a> {
+    w: Emit<'a>,
+    bitmap2: Vec<u8>,
+    st: &'a mut PassStats,
+    zero_desc: Option<[u8; PAGE_DESC_SIZE as usize]>,
+    progress: &'a mut Progress,
+    done_pages: u64,
+    failure: Option<Failure>,
+}
+
+impl Out<'_> {
+    /// Writes one compressed batch (the next in pfn order); keeps the
+    /// failure, if any, for the pass to report.
+    fn emit(&mut self, d: &Done) -> Result<(), ()> {
+        if self.failure.is_some() {
+            return Err(());
+        }
+        let st = &mut *self.st;
+        st.times.zero_check += d.zero_check;
+        st.times.compress += d.compress;
+        let mut off = 0usize;
+        for (pfn, item) in d.pfns.iter().zip(&d.items) {
+            let r = match item {
+                Stored::Absent => {
+                    clear_bit(&mut self.bitmap2, *pfn);
+                    st.absent += 1;
+                    Ok(())
+                }
+                Stored::Zero => {
+                    st.zero += 1;
+                    match &self.zero_desc {
+                        Some(z) => self.w.push_desc(z),
+                        None => Ok(()),
+                    }
+                }
+                Stored::Data { flags, len } => {
+                    st.written += 1;
+                    if *flags == 0 {
+                        st.raw += 1;
+                    }
+                    let n = *len as usize;
+                    let body = d.out.get(off..off + n).unwrap_or(&[]);
+                    off += n;
+                    self.w.push_data(body, *flags)
+                }
+            };
+            if let Err(e) = r {
+                self.failure = Some(e);
+                return Err(());
+            }
+        }
+        self.done_pages += d.pfns.len() as u64;
+        self.progress.update(self.done_pages);
+        Ok(())
+    }
+}
+
+/// Zero-checks and compresses the pages of `b`.
+fn compress_batch(c: &mut Compressor, b: Batch, zero_excluded: bool, ps: usize) -> Done {
+    let mut out = b.out;
+    // First what each page is (absent, zero or data), then the data pages
+    // compressed: two timed loops.
+    let t0 = Instant::now();
+    let mut items = Vec::with_capacity(b.pfns.len());
+    let mut off = 0usize;
+    for &absent in &b.absent {
+        if absent {
+            items.push(Stored::Absent);
+            continue;
+        }
+        let page = b.data.get(off..off + ps).unwrap_or(&[]);
+        off += ps;
+        items.push(if zero_excluded && is_zero(page) {
+            Stored::Zero
+        } else {
+            Stored::Data { flags: 0, len: 0 }
+        });
+    }
+    let t1 = Instant::now();
+    let mut off = 0usize;
+    for item in &mut items {
+        match item {
+            Stored::Absent => continue,
+            Stored::Zero => {}
+            Stored::Data { flags, len } => {
+                let page = b.data.get(off..off + ps).unwrap_or(&[]);
+                let before = out.len();
+                *flags = c.store(page, &mut out);
+                *len = (out.len() - before) as u32;
+            }
+        }
+        off += ps;
+    }
+    let t2 = Instant::now();
+    Done {
+        seq: b.seq,
+        pfns: b.pfns,
+        items,
+        out,
+        spare: b.data,
+        zero_check: t1 - t0,
+        compress: t2 - t1,
+    }
 }
 
 fn compress_worker(
@@ -1022,51 +1160,10 @@ fn compress_worker(
             Err(_) => return,
         };
         let Ok(b) = job else { return };
-        let mut out = b.out;
-        // First what each page is (absent, zero or data), then the data
-        // pages compressed: two timed loops.
-        let t0 = Instant::now();
-        let mut items = Vec::with_capacity(b.pfns.len());
-        let mut off = 0usize;
-        for &absent in &b.absent {
-            if absent {
-                items.push(Stored::Absent);
-                continue;
-            }
-            let page = b.data.get(off..off + ps).unwrap_or(&[]);
-            off += ps;
-            items.push(if zero_excluded && is_zero(page) {
-                Stored::Zero
-            } else {
-                Stored::Data { flags: 0, len: 0 }
-            });
-        }
-        let t1 = Instant::now();
-        let mut off = 0usize;
-        for item in &mut items {
-            match item {
-                Stored::Absent => continue,
-                Stored::Zero => {}
-                Stored::Data { flags, len } => {
-                    let page = b.data.get(off..off + ps).unwrap_or(&[]);
-                    let before = out.len();
-                    *flags = c.store(page, &mut out);
-                    *len = (out.len() - before) as u32;
-                }
-            }
-            off += ps;
-        }
-        let t2 = Instant::now();
-        let d = Done {
-            seq: b.seq,
-            pfns: b.pfns,
-            items,
-            out,
-            spare: b.data,
-            zero_check: t1 - t0,
-            compress: t2 - t1,
-        };
-        if done_tx.send(d).is_err() {
+        if done_tx
+            .send(compress_batch(&mut c, b, zero_excluded, ps))
+            .is_err()
+        {
             return;
         }
     }
