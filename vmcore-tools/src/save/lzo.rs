@@ -23,10 +23,22 @@ const M4_MARKER: u8 = 0x10;
 /// Hash table size (log2).
 const HASH_BITS: u32 = 12;
 
+/// Hash table entries.
+const TABLE_LEN: usize = 1 << HASH_BITS;
+
 /// Reusable state: the hash table of recent positions.
+///
+/// An entry holds `base + position + 1` of the call that stored it; `base`
+/// grows by the input length + 1 with every call, so an entry at most
+/// `base` is from an earlier call and counts as empty. The table is thus
+/// cleared only when `base` would overflow, not for every page.
 #[derive(Debug, Clone)]
 pub struct Lzo1x {
-    table: Vec<u32>,
+    table: Box<[u32; TABLE_LEN]>,
+    base: u32,
+    /// The stream being built: written by index, so each byte costs no
+    /// length or capacity update, then appended to the caller's vector.
+    scratch: Vec<u8>,
 }
 
 impl Default for Lzo1x {
@@ -35,46 +47,91 @@ impl Default for Lzo1x {
     }
 }
 
+#[inline(always)]
 fn hash(v: u32) -> usize {
     (v.wrapping_mul(0x9e37_79b1) >> (32 - HASH_BITS)) as usize
 }
 
-fn u32_at(b: &[u8], i: usize) -> Option<u32> {
-    let s = b.get(i..i + 4)?;
-    Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+#[inline(always)]
+fn u32_at(b: &[u8], i: usize) -> u32 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[i..i + 4]);
+    u32::from_le_bytes(w)
+}
+
+#[inline(always)]
+fn u64_at(b: &[u8], i: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[i..i + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// How many bytes from `a` equal those from `b` (`a < b`), up to the end
+/// of `src`: eight at a time, the first difference found from the lowest
+/// set byte of the XOR of two little-endian words.
+#[inline(always)]
+fn common_len(src: &[u8], a: usize, b: usize) -> usize {
+    let n = src.len();
+    let mut k = 0usize;
+    while b + k + 8 <= n {
+        let x = u64_at(src, a + k) ^ u64_at(src, b + k);
+        if x != 0 {
+            return k + (x.trailing_zeros() / 8) as usize;
+        }
+        k += 8;
+    }
+    while b + k < n && src[a + k] == src[b + k] {
+        k += 1;
+    }
+    k
 }
 
 impl Lzo1x {
     /// A compressor.
     pub fn new() -> Lzo1x {
         Lzo1x {
-            table: vec![0; 1 << HASH_BITS],
+            table: Box::new([0; TABLE_LEN]),
+            base: 0,
+            scratch: Vec::new(),
         }
     }
 
     /// Appends the LZO1X stream of `src` to `out`.
     pub fn compress(&mut self, src: &[u8], out: &mut Vec<u8>) {
-        self.table.fill(0);
-        let start = out.len();
         let n = src.len();
+        // Positions are stored as `base + ip + 1`; `ip < n` must fit.
+        let span = u32::try_from(n).ok().and_then(|n| n.checked_add(1));
+        let base = match span.and_then(|s| self.base.checked_add(s)) {
+            Some(next) => std::mem::replace(&mut self.base, next),
+            None => {
+                self.table.fill(0);
+                self.base = span.unwrap_or(u32::MAX);
+                0
+            }
+        };
+        // The worst case (incompressible input) needs n + n/16 + 64 + 3;
+        // 16 more for literal copies of a fixed 16 bytes.
+        let room = n + n / 16 + 64 + 3 + 16;
+        if self.scratch.len() < room {
+            self.scratch.resize(room, 0);
+        }
+        let table = &mut *self.table;
+        let b = &mut self.scratch[..];
+        let mut op = 0usize; // bytes of the stream so far
         let mut lit = 0usize; // first literal not yet emitted
         let mut ip = 4usize; // the first literal run is at least 4 bytes
         while ip + 4 <= n {
-            let Some(v) = u32_at(src, ip) else { break };
+            let v = u32_at(src, ip);
             let h = hash(v);
-            // Positions are stored + 1 so 0 means empty.
-            let cand = self.table[h] as usize;
-            self.table[h] = (ip + 1) as u32;
-            if cand > 0 {
-                let m = cand - 1;
+            let e = table[h];
+            table[h] = base.wrapping_add(ip as u32).wrapping_add(1);
+            if e > base {
+                let m = (e - base - 1) as usize;
                 let dist = ip - m;
-                if dist <= M3_MAX_OFFSET && u32_at(src, m) == Some(v) {
-                    let mut len = 4;
-                    while ip + len < n && src[m + len] == src[ip + len] {
-                        len += 1;
-                    }
-                    emit_literals(out, start, &src[lit..ip]);
-                    emit_match(out, len, dist);
+                if dist <= M3_MAX_OFFSET && u32_at(src, m) == v {
+                    let len = 4 + common_len(src, m + 4, ip + 4);
+                    emit_literals(b, &mut op, src, lit, ip);
+                    emit_match(b, &mut op, len, dist);
                     ip += len;
                     lit = ip;
                     continue;
@@ -83,57 +140,82 @@ impl Lzo1x {
             // Skip faster through data that does not match.
             ip += 1 + ((ip - lit) >> 5);
         }
-        emit_literals(out, start, &src[lit..]);
-        out.extend_from_slice(&[M4_MARKER | 1, 0, 0]);
+        emit_literals(b, &mut op, src, lit, n);
+        b[op..op + 3].copy_from_slice(&[M4_MARKER | 1, 0, 0]);
+        op += 3;
+        out.extend_from_slice(&b[..op]);
     }
 }
 
-fn emit_literals(out: &mut Vec<u8>, start: usize, lits: &[u8]) {
-    let t = lits.len();
+/// Writes the literal run `src[lit..end]` at `b[*op..]`.
+#[inline(always)]
+fn emit_literals(b: &mut [u8], op: &mut usize, src: &[u8], lit: usize, end: usize) {
+    let t = end - lit;
     if t == 0 {
         return;
     }
-    if out.len() == start && t <= 238 {
+    let mut o = *op;
+    if o == 0 && t <= 238 {
         // Only as the stream's first byte: `17 + t` literals follow.
-        out.push((17 + t) as u8);
+        b[0] = (17 + t) as u8;
+        o = 1;
     } else if t <= 3 {
         // In the low two bits of the previous match's last-but-one byte.
-        let at = out.len() - 2;
-        out[at] |= t as u8;
+        b[o - 2] |= t as u8;
     } else if t <= 18 {
-        out.push((t - 3) as u8);
+        b[o] = (t - 3) as u8;
+        o += 1;
     } else {
         let mut tt = t - 18;
-        out.push(0);
+        b[o] = 0;
+        o += 1;
         while tt > 255 {
             tt -= 255;
-            out.push(0);
+            b[o] = 0;
+            o += 1;
         }
-        out.push(tt as u8);
+        b[o] = tt as u8;
+        o += 1;
     }
-    out.extend_from_slice(lits);
+    if t <= 16 && lit + 16 <= src.len() && o + 16 <= b.len() {
+        // Short runs (most are): a fixed-size copy, the bytes past the
+        // run overwritten by what follows.
+        b[o..o + 16].copy_from_slice(&src[lit..lit + 16]);
+    } else {
+        b[o..o + t].copy_from_slice(&src[lit..end]);
+    }
+    *op = o + t;
 }
 
-fn emit_match(out: &mut Vec<u8>, len: usize, dist: usize) {
+/// Writes a match of `len` bytes `dist` back at `b[*op..]`.
+#[inline(always)]
+fn emit_match(b: &mut [u8], op: &mut usize, len: usize, dist: usize) {
     let off = dist - 1;
+    let mut o = *op;
     if len <= M2_MAX_LEN && dist <= M2_MAX_OFFSET {
-        out.push((((len - 1) << 5) | ((off & 7) << 2)) as u8);
-        out.push((off >> 3) as u8);
+        b[o] = (((len - 1) << 5) | ((off & 7) << 2)) as u8;
+        b[o + 1] = (off >> 3) as u8;
+        *op = o + 2;
         return;
     }
     if len <= M3_MAX_LEN {
-        out.push(M3_MARKER | (len - 2) as u8);
+        b[o] = M3_MARKER | (len - 2) as u8;
+        o += 1;
     } else {
         let mut l = len - M3_MAX_LEN;
-        out.push(M3_MARKER);
+        b[o] = M3_MARKER;
+        o += 1;
         while l > 255 {
             l -= 255;
-            out.push(0);
+            b[o] = 0;
+            o += 1;
         }
-        out.push(l as u8);
+        b[o] = l as u8;
+        o += 1;
     }
-    out.push((off << 2) as u8);
-    out.push((off >> 6) as u8);
+    b[o] = (off << 2) as u8;
+    b[o + 1] = (off >> 6) as u8;
+    *op = o + 2;
 }
 
 #[cfg(test)]
@@ -150,6 +232,31 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e:?} for {} bytes", data.len()));
         assert_eq!(back, data);
         out.len() - 1
+    }
+
+    #[test]
+    fn reused_state_gives_the_streams_of_a_fresh_one() {
+        let a = build::pattern(0x4000_0000, 4096);
+        let b = build::pattern(0x4000_1000, 4096);
+        let fresh = |d: &[u8]| {
+            let mut o = Vec::new();
+            Lzo1x::new().compress(d, &mut o);
+            o
+        };
+        let mut c = Lzo1x::new();
+        for d in [&a, &b, &a, &b] {
+            let mut o = Vec::new();
+            c.compress(d, &mut o);
+            assert_eq!(o, fresh(d));
+        }
+        // The position base about to overflow: the table is cleared.
+        c.base = u32::MAX - 5000;
+        for d in [&b, &a, &b] {
+            let mut o = Vec::new();
+            c.compress(d, &mut o);
+            assert_eq!(o, fresh(d));
+        }
+        assert_eq!(c.base, 2 * 4097);
     }
 
     #[test]

@@ -24,6 +24,7 @@ use crate::format::Dump;
 
 pub mod compress;
 pub mod filter;
+pub mod input;
 pub mod lzo;
 pub mod progress;
 pub mod writer;
@@ -227,6 +228,25 @@ pub struct Summary {
     pub mb_per_s: f64,
     /// Peak resident set (VmHWM), KiB.
     pub peak_rss_kib: Option<u64>,
+    /// Where the time of the last attempt went.
+    pub phases: Phases,
+}
+
+/// Seconds per phase of the last attempt. Zero checks and compression run
+/// on `jobs` threads at once: theirs is the sum over the threads, so the
+/// phases may add up to more than the wall time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct Phases {
+    /// The page filter (reading the struct pages).
+    pub filter: f64,
+    /// Reading the candidate pages.
+    pub read: f64,
+    /// Checking them for zeros.
+    pub zero_check: f64,
+    /// Compressing them.
+    pub compress: f64,
+    /// Writing the output.
+    pub write: f64,
 }
 
 /// Why a save could not start.
@@ -324,13 +344,16 @@ pub fn save(dump: &dyn Dump, target: &Target, opts: &SaveOptions) -> Result<Summ
     let input = dump.source().path().to_path_buf();
     let mut tried = Vec::new();
     let mut last: Option<(PassStats, filter::FilterStats, Option<String>, u64)> = None;
+    let mut filter_secs = 0.0;
     let mut output = match target {
         Target::File(p) | Target::FlatFile(p) => p.display().to_string(),
         Target::FlatStdout => "-".to_string(),
     };
     for (i, &level) in opts.levels.iter().enumerate() {
         tried.push(level.bits());
+        let t = Instant::now();
         let filter = page_filter(dump, level)?;
+        filter_secs = t.elapsed().as_secs_f64();
         if filter.max_pfn() > MAX_PFNS {
             return Err(SaveError::TooLarge {
                 max_pfn: filter.max_pfn(),
@@ -359,12 +382,15 @@ pub fn save(dump: &dyn Dump, target: &Target, opts: &SaveOptions) -> Result<Summ
                 let mut sink = FileSink::with_limit(create(&part)?, opts.device_limit);
                 let r = run(&mut sink);
                 let bytes = sink.output_bytes();
-                let file = sink.into_file();
+                let (file, synced) = sink.finish();
                 let r = r.and_then(|st| {
-                    file.sync_all().map(|()| st).map_err(|err| Failure::Output {
-                        what: "(fsync)",
-                        err,
-                    })
+                    synced
+                        .and_then(|()| file.sync_all())
+                        .map(|()| st)
+                        .map_err(|err| Failure::Output {
+                            what: "(fsync)",
+                            err,
+                        })
                 });
                 (finish_file(r, file, &part, p, has_next, &mut output), bytes)
             }
@@ -505,6 +531,13 @@ pub fn save(dump: &dyn Dump, target: &Target, opts: &SaveOptions) -> Result<Summ
             0.0
         },
         peak_rss_kib: peak_rss_kib(),
+        phases: Phases {
+            filter: filter_secs,
+            read: st.times.read.as_secs_f64(),
+            zero_check: st.times.zero_check.as_secs_f64(),
+            compress: st.times.compress.as_secs_f64(),
+            write: st.times.write.as_secs_f64(),
+        },
     })
 }
 
@@ -600,5 +633,11 @@ pub fn print_summary(w: &mut dyn Write, s: &Summary) -> io::Result<()> {
         s.mb_per_s,
         s.peak_rss_kib
             .map_or("unknown".to_string(), |k| format!("{k} KiB"))
+    )?;
+    let p = &s.phases;
+    writeln!(
+        w,
+        "  time: filter {:.2} s, read {:.2} s, zero check {:.2} s, compress {:.2} s (thread sums), write {:.2} s",
+        p.filter, p.read, p.zero_check, p.compress, p.write
     )
 }

@@ -309,25 +309,58 @@ fn enospc_restarts_at_the_next_level_and_the_result_is_complete() {
     let (big, small) = (size_at(0, "ladder"), size_at(1, "ladder"));
     assert!(big > small + 1000 * PS, "{big} {small}");
     let input = open_vec("ladder.elf", ladder_input());
-    let p = tmp("ladder.kdump");
-    let mut o = opts(&[0, 1], Compression::None);
-    o.device_limit = Some(small + PS);
-    let s = save(input.as_ref(), &Target::File(p.clone()), &o).unwrap();
-    assert!(s.complete, "{s:?}");
-    assert_eq!((s.dump_level, s.levels_tried.clone()), (1, vec![0, 1]));
-    assert_eq!(s.excluded.zero, 2000);
-    let out = format::open(&p).unwrap();
-    assert_eq!(out.info().dump_level, Some(1));
-    assert_eq!(same_pages(input.as_ref(), out.as_ref()), 3000);
-    std::fs::remove_file(&p).unwrap();
+    // One job (all on one thread) and several (a thread pipeline).
+    for jobs in [1, 3] {
+        let p = tmp(&format!("ladder-j{jobs}.kdump"));
+        let mut o = opts(&[0, 1], Compression::None);
+        o.jobs = jobs;
+        o.device_limit = Some(small + PS);
+        let s = save(input.as_ref(), &Target::File(p.clone()), &o).unwrap();
+        assert!(s.complete, "{s:?}");
+        assert_eq!((s.dump_level, s.levels_tried.clone()), (1, vec![0, 1]));
+        assert_eq!(s.excluded.zero, 2000);
+        let out = format::open(&p).unwrap();
+        assert_eq!(out.info().dump_level, Some(1));
+        assert_eq!(same_pages(input.as_ref(), out.as_ref()), 3000);
+        std::fs::remove_file(&p).unwrap();
+    }
+}
+
+#[test]
+fn one_job_writes_the_file_several_jobs_write() {
+    let input = open_vec("jobs.elf", ladder_input());
+    let mut files = Vec::new();
+    for jobs in [1, 2, 3] {
+        for c in [Compression::Lzo, Compression::Zlib] {
+            let p = tmp(&format!("jobs-{jobs}-{}.kdump", c.name()));
+            let mut o = opts(&[1], c);
+            o.jobs = jobs;
+            let s = save(input.as_ref(), &Target::File(p.clone()), &o).unwrap();
+            assert!(s.complete, "{s:?}");
+            files.push((jobs, c, std::fs::read(&p).unwrap()));
+            std::fs::remove_file(&p).unwrap();
+        }
+    }
+    for (jobs, c, b) in &files[2..] {
+        let (_, _, first) = files.iter().find(|f| f.1 == *c).unwrap();
+        assert!(b == first, "-j {jobs} -c {} differs from -j 1", c.name());
+    }
 }
 
 #[test]
 fn when_no_level_fits_the_output_is_kept_incomplete() {
+    for jobs in [1, 3] {
+        no_level_fits(jobs);
+    }
+}
+
+fn no_level_fits(jobs: usize) {
     let small = size_at(1, "full");
     let input = open_vec("ladder.elf", ladder_input());
-    let p = tmp("full.kdump");
+    let name = format!("full-j{jobs}.kdump");
+    let p = tmp(&name);
     let mut o = opts(&[0, 1], Compression::None);
+    o.jobs = jobs;
     o.device_limit = Some(small / 2);
     let s = save(input.as_ref(), &Target::File(p.clone()), &o).unwrap();
     assert!(!s.complete);
@@ -338,8 +371,8 @@ fn when_no_level_fits_the_output_is_kept_incomplete() {
     let r = s.reason.clone().unwrap();
     assert!(r.starts_with("writing page data at dump level 1: "), "{r}");
     assert!(r.contains("No space left on device"), "{r}");
-    assert!(!p.exists() && !tmp("full.kdump.part").exists());
-    let inc = tmp("full.kdump.incomplete");
+    assert!(!p.exists() && !tmp(&format!("{name}.part")).exists());
+    let inc = tmp(&format!("{name}.incomplete"));
     assert_eq!(s.output, inc.display().to_string());
     let b = std::fs::read(&inc).unwrap();
     assert_eq!(b.len() as u64, small / 2);

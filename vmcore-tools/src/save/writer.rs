@@ -28,6 +28,7 @@ use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crash_payload::PhysAddr;
 
@@ -41,14 +42,16 @@ use crate::mem::MemError;
 
 use super::compress::{Compression, Compressor};
 use super::filter::{DumpLevel, PageFilter};
+use super::input::Input;
 use super::progress::Progress;
+use crate::mem::PhysMem;
 
 /// `new_utsname` field length.
 pub const UTS_LEN: usize = 65;
 /// Pages per batch handed to a compression thread.
-const BATCH_PAGES: usize = 64;
+const BATCH_PAGES: usize = 32;
 /// Page data buffered before a write.
-const DATA_FLUSH: usize = 1 << 20;
+const DATA_FLUSH: usize = 256 << 10;
 /// Descriptors buffered before a write.
 const DESC_FLUSH: usize = 4096;
 /// Input bytes covered between releases of the input mapping's resident pages.
@@ -63,34 +66,83 @@ pub trait Sink {
 }
 
 /// A seekable output file.
+///
+/// Every [`SYNC_EVERY`] bytes written, a helper thread is asked to
+/// `fdatasync` the file, so the device writes while pages are still being
+/// compressed and the final sync has little left to do. The helper's first
+/// error is kept and returned by [`FileSink::finish`] (a sync error is
+/// reported once per open file, so it must not be lost there).
 #[derive(Debug)]
 pub struct FileSink {
     file: std::fs::File,
     end: u64,
     limit: Option<u64>,
+    unsynced: u64,
+    syncer: Option<Syncer>,
 }
+
+#[derive(Debug)]
+struct Syncer {
+    tx: SyncSender<()>,
+    handle: std::thread::JoinHandle<io::Result<()>>,
+}
+
+/// Bytes written between background syncs of a [`FileSink`].
+pub const SYNC_EVERY: u64 = 8 << 20;
 
 impl FileSink {
     /// Writes into `file` (expected empty).
     pub fn new(file: std::fs::File) -> FileSink {
-        FileSink {
-            file,
-            end: 0,
-            limit: None,
-        }
+        FileSink::with_limit(file, None)
     }
     /// Behaves as a device of `limit` bytes: a write past it writes what
     /// fits and fails with ENOSPC.
     pub fn with_limit(file: std::fs::File, limit: Option<u64>) -> FileSink {
+        let syncer = file.try_clone().ok().and_then(|f| {
+            let (tx, rx) = mpsc::sync_channel::<()>(1);
+            std::thread::Builder::new()
+                .name("vmcore-sync".into())
+                .spawn(move || {
+                    for () in rx {
+                        f.sync_data()?;
+                    }
+                    Ok(())
+                })
+                .ok()
+                .map(|handle| Syncer { tx, handle })
+        });
         FileSink {
             file,
             end: 0,
             limit,
+            unsynced: 0,
+            syncer,
         }
     }
-    /// The file, to sync and close.
-    pub fn into_file(self) -> std::fs::File {
-        self.file
+    /// Stops the background syncs; returns the file, to sync and close,
+    /// and the first error a background sync met.
+    pub fn finish(self) -> (std::fs::File, io::Result<()>) {
+        let r = match self.syncer {
+            Some(s) => {
+                drop(s.tx);
+                s.handle
+                    .join()
+                    .unwrap_or_else(|_| Err(io::Error::other("the sync thread panicked")))
+            }
+            None => Ok(()),
+        };
+        (self.file, r)
+    }
+    fn wrote(&mut self, n: u64) {
+        self.unsynced += n;
+        if self.unsynced >= SYNC_EVERY {
+            // A sync still running covers these bytes or the next does.
+            if let Some(s) = &self.syncer {
+                if s.tx.try_send(()).is_ok() {
+                    self.unsynced = 0;
+                }
+            }
+        }
     }
 }
 
@@ -107,6 +159,7 @@ impl Sink for FileSink {
         }
         self.file.write_all_at(data, offset)?;
         self.end = self.end.max(offset.saturating_add(data.len() as u64));
+        self.wrote(data.len() as u64);
         Ok(())
     }
     fn output_bytes(&self) -> u64 {
@@ -301,6 +354,30 @@ pub fn set_bit(bitmap: &mut [u8], pfn: u64) {
         *b |= 1 << (pfn % 8);
     }
 }
+/// Sets bits `start..end` of `bitmap`: whole bytes at once.
+pub fn set_bits(bitmap: &mut [u8], start: u64, end: u64) {
+    let mut p = start;
+    while p < end && !p.is_multiple_of(8) {
+        set_bit(bitmap, p);
+        p += 1;
+    }
+    let whole = end / 8 * 8;
+    if p < whole {
+        let a = usize::try_from(p / 8)
+            .unwrap_or(usize::MAX)
+            .min(bitmap.len());
+        let b = usize::try_from(whole / 8)
+            .unwrap_or(usize::MAX)
+            .min(bitmap.len());
+        bitmap[a..b].fill(0xff);
+        p = whole;
+    }
+    while p < end {
+        set_bit(bitmap, p);
+        p += 1;
+    }
+}
+
 fn clear_bit(bitmap: &mut [u8], pfn: u64) {
     if let Some(b) = bitmap.get_mut((pfn / 8) as usize) {
         *b &= !(1 << (pfn % 8));
@@ -357,6 +434,40 @@ pub struct PassStats {
     pub written: u64,
     /// Of those, stored raw.
     pub raw: u64,
+    /// Where the pass's time went.
+    pub times: PhaseTimes,
+}
+
+/// Time spent per phase of a pass. Zero checks and compression run on
+/// several threads: theirs is the sum over the threads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PhaseTimes {
+    /// Reading candidate pages from the input.
+    pub read: Duration,
+    /// Checking pages for zeros.
+    pub zero_check: Duration,
+    /// Compressing pages.
+    pub compress: Duration,
+    /// Writing the output (headers, bitmaps, data, descriptors).
+    pub write: Duration,
+}
+
+/// A sink that adds the time spent in it to `spent`.
+struct TimedSink<'a> {
+    inner: &'a mut dyn Sink,
+    spent: Duration,
+}
+
+impl Sink for TimedSink<'_> {
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        let t = Instant::now();
+        let r = self.inner.write_at(offset, data);
+        self.spent += t.elapsed();
+        r
+    }
+    fn output_bytes(&self) -> u64 {
+        self.inner.output_bytes()
+    }
 }
 
 /// One batch of pages on its way to a compression thread.
@@ -369,6 +480,8 @@ struct Batch {
     /// batch's pages, in order, absent ones left out.
     data: Vec<u8>,
     filled: usize,
+    /// The buffer the compressed pages go to (empty, reused).
+    out: Vec<u8>,
 }
 
 impl Batch {
@@ -380,6 +493,7 @@ impl Batch {
             absent: Vec::new(),
             data: Vec::new(),
             filled: 0,
+            out: Vec::new(),
         }
     }
 }
@@ -395,8 +509,12 @@ struct Done {
     pfns: Vec<u64>,
     items: Vec<Stored>,
     out: Vec<u8>,
-    /// The batch's input buffer, for reuse.
+    /// The batch's input buffer, for reuse (with `out`).
     spare: Vec<u8>,
+    /// Time the batch's zero checks took.
+    zero_check: Duration,
+    /// Time its compression took.
+    compress: Duration,
 }
 
 /// The page ranges of the dump as pfn runs (pages wholly inside a range).
@@ -429,6 +547,39 @@ pub fn write_dump(
     progress_on: bool,
     stats: &mut PassStats,
 ) -> Result<(), Failure> {
+    let mut timed = TimedSink {
+        inner: sink,
+        spent: Duration::ZERO,
+    };
+    let r = write_pass(
+        dump,
+        meta,
+        filter,
+        level,
+        comp,
+        jobs,
+        page_size,
+        &mut timed,
+        progress_on,
+        stats,
+    );
+    stats.times.write = timed.spent;
+    r
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_pass(
+    dump: &dyn Dump,
+    meta: &Meta,
+    filter: &PageFilter,
+    level: DumpLevel,
+    comp: Compression,
+    jobs: usize,
+    page_size: u64,
+    sink: &mut dyn Sink,
+    progress_on: bool,
+    stats: &mut PassStats,
+) -> Result<(), Failure> {
     let out = |what: &'static str| move |err| Failure::Output { what, err };
     let runs = pfn_runs(dump, page_size);
     let max_mapnr = filter.max_pfn();
@@ -438,13 +589,17 @@ pub fn write_dump(
     let mut bitmap1 = vec![0u8; bm_bytes];
     let mut bitmap2 = vec![0u8; bm_bytes];
     for &(s, e) in &runs {
-        for pfn in s..e.min(max_mapnr) {
-            st.present += 1;
-            set_bit(&mut bitmap1, pfn);
-            if filter.keep(pfn) {
-                st.candidates += 1;
-                set_bit(&mut bitmap2, pfn);
-            }
+        let e = e.min(max_mapnr);
+        if s >= e {
+            continue;
+        }
+        st.present += e - s;
+        set_bits(&mut bitmap1, s, e);
+        let mut p = s;
+        while let Some((a, z)) = filter.kept_run(p, e) {
+            st.candidates += z - a;
+            set_bits(&mut bitmap2, a, z);
+            p = z;
         }
     }
     let layout = Layout::new(page_size, max_mapnr, meta.notes.len() as u64, st.candidates).ok_or(
@@ -491,38 +646,10 @@ pub fn write_dump(
     }
 
     let jobs = jobs.max(1);
-    let stop = AtomicBool::new(false);
-    let (job_tx, job_rx) = mpsc::sync_channel::<Batch>(jobs);
-    let (done_tx, done_rx) = mpsc::sync_channel::<Done>(jobs);
-    let (spare_tx, spare_rx) = mpsc::channel::<Vec<u8>>();
-    let job_rx = Arc::new(Mutex::new(job_rx));
     let ps = page_size as usize;
-
-    let result = std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            let job_rx = Arc::clone(&job_rx);
-            let done_tx = done_tx.clone();
-            scope.spawn(move || compress_worker(&job_rx, &done_tx, comp, zero_excluded, ps));
-        }
-        drop(done_tx);
-        drop(job_rx);
-        let stop = &stop;
-        let runs = &runs;
-        let reader = scope.spawn(move || {
-            read_pages(
-                dump,
-                filter,
-                runs,
-                ps,
-                &job_tx,
-                &spare_rx,
-                2 * jobs + 2,
-                stop,
-            )
-        });
-
-        // The writer: emit in pfn (sequence) order.
-        let mut w = Emit {
+    let stop = AtomicBool::new(false);
+    let mut wr = Out {
+        w: Emit {
             sink,
             layout: &layout,
             data_off,
@@ -531,78 +658,103 @@ pub fn write_dump(
             desc_buf: Vec::with_capacity(DESC_FLUSH * PAGE_DESC_SIZE as usize),
             desc_idx: 0,
             desc_flushed: 0,
+        },
+        bitmap2: std::mem::take(&mut bitmap2),
+        st,
+        zero_desc,
+        progress: &mut progress,
+        done_pages: 0,
+        failure: None,
+    };
+    let mut read_time = Duration::ZERO;
+    let read = if jobs == 1 {
+        // One thread does it all: with one CPU (a crash kernel) hand-offs
+        // between threads would be context switches, and one batch buffer
+        // is the whole pool.
+        let mut pipe = Inline {
+            c: Compressor::new(comp),
+            zero_excluded,
+            ps,
+            out: &mut wr,
+            spare: None,
         };
-        let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
-        let mut next = 0u64;
-        let mut done_pages = 0u64;
-        let mut failure: Option<Failure> = None;
-        for d in done_rx.iter() {
-            pending.insert(d.seq, d);
-            while let Some(d) = pending.remove(&next) {
-                next += 1;
-                let mut off = 0usize;
-                for (pfn, item) in d.pfns.iter().zip(&d.items) {
-                    let r = match item {
-                        Stored::Absent => {
-                            clear_bit(&mut bitmap2, *pfn);
-                            st.absent += 1;
-                            Ok(())
-                        }
-                        Stored::Zero => {
-                            st.zero += 1;
-                            match &zero_desc {
-                                Some(z) => w.push_desc(z),
-                                None => Ok(()),
-                            }
-                        }
-                        Stored::Data { flags, len } => {
-                            st.written += 1;
-                            if *flags == 0 {
-                                st.raw += 1;
-                            }
-                            let n = *len as usize;
-                            let body = d.out.get(off..off + n).unwrap_or(&[]);
-                            off += n;
-                            w.push_data(body, *flags)
-                        }
-                    };
-                    if let Err(e) = r {
-                        failure = Some(e);
-                        break;
+        read_pages(dump, filter, &runs, ps, &mut pipe, 1, &stop, &mut read_time)
+    } else {
+        let (job_tx, job_rx) = mpsc::sync_channel::<Batch>(jobs);
+        let (done_tx, done_rx) = mpsc::sync_channel::<Done>(jobs);
+        let (spare_tx, spare_rx) = mpsc::channel::<(Vec<u8>, Vec<u8>)>();
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        std::thread::scope(|scope| {
+            for _ in 0..jobs {
+                let job_rx = Arc::clone(&job_rx);
+                let done_tx = done_tx.clone();
+                scope.spawn(move || compress_worker(&job_rx, &done_tx, comp, zero_excluded, ps));
+            }
+            drop(done_tx);
+            drop(job_rx);
+            let stop = &stop;
+            let runs = &runs;
+            let reader = scope.spawn(move || {
+                let mut spent = Duration::ZERO;
+                let mut pipe = Threaded { job_tx, spare_rx };
+                let r = read_pages(
+                    dump,
+                    filter,
+                    runs,
+                    ps,
+                    &mut pipe,
+                    jobs + 2,
+                    stop,
+                    &mut spent,
+                );
+                (r, spent)
+            });
+            // The writer: emit in pfn (sequence) order.
+            let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
+            let mut next = 0u64;
+            'recv: for d in done_rx.iter() {
+                pending.insert(d.seq, d);
+                while let Some(d) = pending.remove(&next) {
+                    next += 1;
+                    let failed = wr.emit(&d).is_err();
+                    let mut o = d.out;
+                    o.clear();
+                    let _ = spare_tx.send((d.spare, o));
+                    if failed {
+                        stop.store(true, Ordering::Relaxed);
+                        break 'recv;
                     }
                 }
-                done_pages += d.pfns.len() as u64;
-                let _ = spare_tx.send(d.spare);
-                if failure.is_some() {
-                    break;
+            }
+            drop(done_rx);
+            // A reader waiting for a buffer must see the writer is gone.
+            drop(spare_tx);
+            match reader.join() {
+                Ok((r, t)) => {
+                    read_time = t;
+                    r
                 }
-                progress.update(done_pages);
+                Err(_) => Ok(()),
             }
-            if failure.is_some() {
-                stop.store(true, Ordering::Relaxed);
-                break;
-            }
-        }
-        drop(done_rx);
-        // A reader waiting for a buffer must see the writer is gone.
-        drop(spare_tx);
-        let read = reader.join().unwrap_or(Ok(()));
-        if let Some(f) = failure {
-            w.salvage();
-            return Err(f);
-        }
-        if let Err(f) = read {
-            w.salvage();
-            return Err(f);
-        }
-        if let Err(f) = w.flush() {
-            w.salvage();
-            return Err(f);
-        }
-        progress.finish(done_pages);
-        Ok(())
-    });
-    result?;
+        })
+    };
+    wr.st.times.read = read_time;
+    let w = &mut wr.w;
+    if let Some(f) = wr.failure.take() {
+        w.salvage();
+        return Err(f);
+    }
+    if let Err(f) = read {
+        w.salvage();
+        return Err(f);
+    }
+    if let Err(f) = w.flush() {
+        w.salvage();
+        return Err(f);
+    }
+    wr.progress.finish(wr.done_pages);
+    let Out { w, bitmap2, .. } = wr;
+    let sink = w.sink;
     sink.write_at(layout.bitmap2, &bitmap2)
         .map_err(out("the 2nd bitmap"))?;
     sink.write_at(0, &disk_dump_header(meta, &layout, status))
@@ -727,32 +879,29 @@ fn read_pages(
     filter: &PageFilter,
     runs: &[(u64, u64)],
     ps: usize,
-    job_tx: &SyncSender<Batch>,
-    spare_rx: &Receiver<Vec<u8>>,
+    pipe: &mut dyn Pipe,
     pool: usize,
     stop: &AtomicBool,
+    spent: &mut Duration,
 ) -> Result<(), Failure> {
     let mut seq = 0u64;
     let mut since_release = 0u64;
     // Pages stored verbatim (an ELF core) are read with pread into the
-    // batch buffer: no page of the mapping becomes resident.
-    let src = dump.source();
-    let file = src
-        .is_mapped()
-        .then(|| std::fs::File::open(src.path()).ok())
-        .flatten()
-        .filter(|f| f.metadata().is_ok_and(|m| m.len() == src.len()));
+    // batch buffer: no page of the mapping becomes resident (on procfs,
+    // through the mapping: see `Input`).
+    let input = Input::new(dump);
     // A fixed pool of batch buffers bounds the memory in flight (queued,
     // compressing, waiting to be written in order); the writer hands each
-    // buffer back once its batch is out. Buffers keep their full size:
-    // pages are read over the old bytes, never zero-filled first.
+    // buffer back once its batch is out, with the batch's output buffer.
+    // Buffers keep their full size: pages are read over the old bytes,
+    // never zero-filled first.
     let mut allocated = 0usize;
-    let mut new_batch = |seq: u64| -> Option<Batch> {
-        let data = if allocated < pool {
+    let mut new_batch = |seq: u64, pipe: &mut dyn Pipe| -> Option<Batch> {
+        let (data, out) = if allocated < pool {
             allocated += 1;
-            vec![0u8; ps * BATCH_PAGES]
+            (vec![0u8; ps * BATCH_PAGES], Vec::new())
         } else {
-            spare_rx.recv().ok()?
+            pipe.buffers()?
         };
         Some(Batch {
             seq,
@@ -760,41 +909,35 @@ fn read_pages(
             absent: Vec::with_capacity(BATCH_PAGES),
             data,
             filled: 0,
+            out,
         })
     };
-    let Some(mut b) = new_batch(seq) else {
+    let Some(mut b) = new_batch(seq, pipe) else {
         return Ok(());
     };
     for &(s, e) in runs {
         let end = e.min(filter.max_pfn());
         let mut pfn = s;
+        // The run of kept pages `pfn` is in ends at `run_end`.
+        let mut run_end = pfn;
         while pfn < end {
-            if !filter.keep(pfn) {
-                pfn += 1;
-                continue;
+            if pfn >= run_end {
+                match filter.kept_run(pfn, end) {
+                    Some((a, z)) => (pfn, run_end) = (a, z),
+                    None => break,
+                }
             }
             // A span of kept pages that fits the batch: one pread when the
             // file holds it verbatim in one piece.
             let room = (BATCH_PAGES - b.pfns.len()) as u64;
-            let mut k = 1u64;
-            while k < room && pfn + k < end && filter.keep(pfn + k) {
-                k += 1;
-            }
+            let mut k = room.min(run_end - pfn);
             let addr = PhysAddr(pfn.saturating_mul(ps as u64));
             let span_len = k * ps as u64;
-            let span = file
-                .as_ref()
-                .and_then(|f| dump.file_extent(addr, span_len).map(|off| (f, off)));
-            if let Some((f, off)) = span {
+            let t0 = Instant::now();
+            let dst = &mut b.data[b.filled..b.filled + span_len as usize];
+            if let Some(r) = input.read_verbatim(addr, dst) {
                 // At most BATCH_PAGES pages per batch: always in bounds.
-                let dst = &mut b.data[b.filled..b.filled + span_len as usize];
-                if let Err(e) = f.read_exact_at(dst, off) {
-                    let why = format!("reading {span_len} bytes at file offset {off:#x}: {e}");
-                    return Err(Failure::Input {
-                        pfn,
-                        err: MemError::Corrupt { addr, why },
-                    });
-                }
+                r.map_err(|err| Failure::Input { pfn, err })?;
                 for i in 0..k {
                     b.absent.push(false);
                     b.pfns.push(pfn + i);
@@ -803,17 +946,7 @@ fn read_pages(
             } else {
                 k = 1;
                 let dst = &mut b.data[b.filled..b.filled + ps];
-                let direct = file
-                    .as_ref()
-                    .and_then(|f| dump.file_extent(addr, ps as u64).map(|off| (f, off)));
-                let r = match direct {
-                    Some((f, off)) => f.read_exact_at(dst, off).map_err(|e| MemError::Corrupt {
-                        addr,
-                        why: format!("reading {ps} bytes at file offset {off:#x}: {e}"),
-                    }),
-                    None => dump.read_phys(addr, dst),
-                };
-                match r {
+                match input.read_phys(addr, dst) {
                     Ok(()) => {
                         b.absent.push(false);
                         b.filled += ps;
@@ -823,6 +956,7 @@ fn read_pages(
                 }
                 b.pfns.push(pfn);
             }
+            *spent += t0.elapsed();
             pfn += k;
             since_release += k * ps as u64;
             if b.pfns.len() == BATCH_PAGES {
@@ -833,10 +967,10 @@ fn read_pages(
                 // Send first: the writer may need this batch before it can
                 // hand a buffer back.
                 let full = std::mem::replace(&mut b, Batch::placeholder());
-                if job_tx.send(full).is_err() {
+                if !pipe.send(full) {
                     return Ok(());
                 }
-                match new_batch(seq) {
+                match new_batch(seq, pipe) {
                     Some(n) => b = n,
                     None => return Ok(()),
                 }
@@ -851,10 +985,165 @@ fn read_pages(
         }
     }
     if !b.pfns.is_empty() {
-        let _ = job_tx.send(b);
+        pipe.send(b);
     }
     dump.source().release_resident();
     Ok(())
+}
+
+/// Where the reader's batches go, and where its next buffers come from.
+trait Pipe {
+    /// Hands a full batch on; false when nobody takes batches any more.
+    fn send(&mut self, b: Batch) -> bool;
+    /// An input and an output buffer for the next batch, once the pool is
+    /// all allocated; `None` when no more will come back.
+    fn buffers(&mut self) -> Option<(Vec<u8>, Vec<u8>)>;
+}
+
+/// To the compression threads; buffers back from the writer.
+struct Threaded {
+    job_tx: SyncSender<Batch>,
+    spare_rx: Receiver<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Pipe for Threaded {
+    fn send(&mut self, b: Batch) -> bool {
+        self.job_tx.send(b).is_ok()
+    }
+    fn buffers(&mut self) -> Option<(Vec<u8>, Vec<u8>)> {
+        self.spare_rx.recv().ok()
+    }
+}
+
+/// One job: each batch compressed and written by the reading thread
+/// itself, its buffers then reused (no hand-offs between threads).
+struct Inline<'a, 'b> {
+    c: Compressor,
+    zero_excluded: bool,
+    ps: usize,
+    out: &'a mut Out<'b>,
+    spare: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Pipe for Inline<'_, '_> {
+    fn send(&mut self, b: Batch) -> bool {
+        let d = compress_batch(&mut self.c, b, self.zero_excluded, self.ps);
+        let ok = self.out.emit(&d).is_ok();
+        let mut out = d.out;
+        out.clear();
+        self.spare = Some((d.spare, out));
+        ok
+    }
+    fn buffers(&mut self) -> Option<(Vec<u8>, Vec<u8>)> {
+        self.spare.take()
+    }
+}
+
+/// The writer's state: the output, the 2nd bitmap, the counts and the
+/// progress bar.
+struct Out<'a> {
+    w: Emit<'a>,
+    bitmap2: Vec<u8>,
+    st: &'a mut PassStats,
+    zero_desc: Option<[u8; PAGE_DESC_SIZE as usize]>,
+    progress: &'a mut Progress,
+    done_pages: u64,
+    failure: Option<Failure>,
+}
+
+impl Out<'_> {
+    /// Writes one compressed batch (the next in pfn order); keeps the
+    /// failure, if any, for the pass to report.
+    fn emit(&mut self, d: &Done) -> Result<(), ()> {
+        if self.failure.is_some() {
+            return Err(());
+        }
+        let st = &mut *self.st;
+        st.times.zero_check += d.zero_check;
+        st.times.compress += d.compress;
+        let mut off = 0usize;
+        for (pfn, item) in d.pfns.iter().zip(&d.items) {
+            let r = match item {
+                Stored::Absent => {
+                    clear_bit(&mut self.bitmap2, *pfn);
+                    st.absent += 1;
+                    Ok(())
+                }
+                Stored::Zero => {
+                    st.zero += 1;
+                    match &self.zero_desc {
+                        Some(z) => self.w.push_desc(z),
+                        None => Ok(()),
+                    }
+                }
+                Stored::Data { flags, len } => {
+                    st.written += 1;
+                    if *flags == 0 {
+                        st.raw += 1;
+                    }
+                    let n = *len as usize;
+                    let body = d.out.get(off..off + n).unwrap_or(&[]);
+                    off += n;
+                    self.w.push_data(body, *flags)
+                }
+            };
+            if let Err(e) = r {
+                self.failure = Some(e);
+                return Err(());
+            }
+        }
+        self.done_pages += d.pfns.len() as u64;
+        self.progress.update(self.done_pages);
+        Ok(())
+    }
+}
+
+/// Zero-checks and compresses the pages of `b`.
+fn compress_batch(c: &mut Compressor, b: Batch, zero_excluded: bool, ps: usize) -> Done {
+    let mut out = b.out;
+    // First what each page is (absent, zero or data), then the data pages
+    // compressed: two timed loops.
+    let t0 = Instant::now();
+    let mut items = Vec::with_capacity(b.pfns.len());
+    let mut off = 0usize;
+    for &absent in &b.absent {
+        if absent {
+            items.push(Stored::Absent);
+            continue;
+        }
+        let page = b.data.get(off..off + ps).unwrap_or(&[]);
+        off += ps;
+        items.push(if zero_excluded && is_zero(page) {
+            Stored::Zero
+        } else {
+            Stored::Data { flags: 0, len: 0 }
+        });
+    }
+    let t1 = Instant::now();
+    let mut off = 0usize;
+    for item in &mut items {
+        match item {
+            Stored::Absent => continue,
+            Stored::Zero => {}
+            Stored::Data { flags, len } => {
+                let page = b.data.get(off..off + ps).unwrap_or(&[]);
+                let before = out.len();
+                *flags = c.store(page, &mut out);
+                *len = (out.len() - before) as u32;
+            }
+        }
+        off += ps;
+    }
+    let t2 = Instant::now();
+    Done {
+        seq: b.seq,
+        pfns: b.pfns,
+        items,
+        out,
+        spare: b.data,
+        zero_check: t1 - t0,
+        compress: t2 - t1,
+    }
 }
 
 fn compress_worker(
@@ -871,35 +1160,10 @@ fn compress_worker(
             Err(_) => return,
         };
         let Ok(b) = job else { return };
-        let mut out = Vec::with_capacity(b.data.len() / 2);
-        let mut items = Vec::with_capacity(b.pfns.len());
-        let mut off = 0usize;
-        for &absent in &b.absent {
-            if absent {
-                items.push(Stored::Absent);
-                continue;
-            }
-            let page = b.data.get(off..off + ps).unwrap_or(&[]);
-            off += ps;
-            if zero_excluded && is_zero(page) {
-                items.push(Stored::Zero);
-                continue;
-            }
-            let before = out.len();
-            let flags = c.store(page, &mut out);
-            items.push(Stored::Data {
-                flags,
-                len: (out.len() - before) as u32,
-            });
-        }
-        let d = Done {
-            seq: b.seq,
-            pfns: b.pfns,
-            items,
-            out,
-            spare: b.data,
-        };
-        if done_tx.send(d).is_err() {
+        if done_tx
+            .send(compress_batch(&mut c, b, zero_excluded, ps))
+            .is_err()
+        {
             return;
         }
     }
@@ -920,6 +1184,52 @@ mod tests {
         assert!(!is_zero(&p));
         assert!(is_zero(&[0u8; 13]));
         assert!(!is_zero(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]));
+    }
+
+    #[test]
+    fn file_sink_syncs_behind_and_keeps_every_byte() {
+        let dir = std::env::temp_dir().join(format!("vmcore-filesink-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("out");
+        let mut sink = FileSink::new(std::fs::File::create(&path).unwrap());
+        assert!(sink.syncer.is_some());
+        let chunk = vec![0x5au8; 1 << 20];
+        let n = SYNC_EVERY / (1 << 20) * 2 + 3;
+        for i in 0..n {
+            sink.write_at(i << 20, &chunk).unwrap();
+        }
+        assert!(sink.unsynced < SYNC_EVERY);
+        assert_eq!(sink.output_bytes(), n << 20);
+        let (file, synced) = sink.finish();
+        synced.unwrap();
+        assert_eq!(file.metadata().unwrap().len(), n << 20);
+        drop(file);
+        let back = std::fs::read(&path).unwrap();
+        assert!(back.iter().all(|&b| b == 0x5a));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn set_bits_sets_what_set_bit_does() {
+        for (s, e) in [
+            (0, 0),
+            (0, 1),
+            (3, 5),
+            (7, 9),
+            (5, 64),
+            (8, 16),
+            (13, 75),
+            (0, 90),
+            (60, 200),
+        ] {
+            let mut a = vec![0u8; 10];
+            let mut b = vec![0u8; 10];
+            set_bits(&mut a, s, e);
+            for p in s..e {
+                set_bit(&mut b, p);
+            }
+            assert_eq!(a, b, "{s}..{e}");
+        }
     }
 
     #[test]
