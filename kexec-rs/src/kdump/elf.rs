@@ -2,6 +2,8 @@
 //! executable is static (no `PT_INTERP`), and a kernel module's `.modinfo`
 //! (its `depends=`). ELF64 little-endian only (arm64 and x86_64 Linux).
 
+use crash_payload::le::{u16_at, u32_at, u64_at};
+
 /// Why an ELF file was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ElfError {
@@ -19,22 +21,6 @@ pub enum ElfError {
 
 /// `PT_INTERP`.
 pub const PT_INTERP: u32 = 3;
-
-fn u16_at(b: &[u8], o: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(
-        b.get(o..o.checked_add(2)?)?.try_into().ok()?,
-    ))
-}
-fn u32_at(b: &[u8], o: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        b.get(o..o.checked_add(4)?)?.try_into().ok()?,
-    ))
-}
-fn u64_at(b: &[u8], o: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(
-        b.get(o..o.checked_add(8)?)?.try_into().ok()?,
-    ))
-}
 
 fn header(file: &str, b: &[u8]) -> Result<(), ElfError> {
     let bad = |offset, what| ElfError::Bad {

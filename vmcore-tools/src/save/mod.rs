@@ -51,15 +51,6 @@ pub fn page_size(dump: &dyn Dump) -> Result<u64, String> {
     Ok(ps)
 }
 
-/// One past the highest pfn any range of the dump reaches.
-pub fn max_pfn(dump: &dyn Dump, page_size: u64) -> u64 {
-    dump.ranges()
-        .iter()
-        .map(|r| r.start.get().saturating_add(r.size).div_ceil(page_size))
-        .max()
-        .unwrap_or(0)
-}
-
 /// Reads `init_uts_ns.name` from the dump (VMCOREINFO gives its address;
 /// it lies in the kernel image, so `kimage_voffset` translates it).
 fn utsname_from_memory(dump: &dyn Dump, vi: &VmcoreInfo<'_>) -> Option<[String; 6]> {
