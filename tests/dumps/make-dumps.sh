@@ -40,6 +40,8 @@ export KEXECRS_CACHE=$CACHE
 TOOL=make-dumps
 # shellcheck source=../lib/phases.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/phases.sh"
+# shellcheck source=../lib/stage.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/stage.sh"
 log() { say "$@"; }
 # need_build FILE...: true if FORCE=1 or one of the files is missing
 need_build() {
@@ -104,51 +106,13 @@ if need_build "$IN/initrd.cpio.gz" "$IN/vmlinuz" || [ "$(cat "$IN/initrd.sum" 2>
     cp "$ROOT/bin/busybox" "$ST/bin/busybox"
     cp "$BUILD/sparsecopy" "$ST/bin/sparsecopy"
     install -m 0755 "$HERE/init" "$ST/init"
-    # Debian ships no modules.dep for these: order by each .ko's modinfo depends= (topological).
-    declare -A KO DEP
-    for m in $MODS; do
-        KO[$m]=$(find "$MODDIR/kernel" -name "$m.ko" | head -n1)
-        [ -n "${KO[$m]}" ] || die "module $m not found under $MODDIR"
-        DEP[$m]=$(modinfo -F depends "${KO[$m]}" | tr , ' ')
-    done
-    order=""
-    add_mod() {
-        local m=$1 d
-        case " $order " in *" $m "*) return ;; esac
-        for d in ${DEP[$m]}; do
-            [ -n "${KO[$d]:-}" ] || die "$m depends on $d, which is not in MODS"
-            add_mod "$d"
-        done
-        order="$order $m"
-    }
-    for m in $MODS; do add_mod "$m"; done
-    for m in $order; do cp "${KO[$m]}" "$ST/lib/modules/$m.ko"; done
-    echo $order | tr ' ' '\n' > "$ST/lib/modules/order"
-    log "module order:$order"
+    stage_modules "$MODDIR" "$ST" $MODS
+    log "module order:$STAGED_ORDER"
     cp "$WB/wedge.ko" "$ST/lib/modules/wedge.ko"
     # kexec, its DT_NEEDED closure and the dynamic loader.
     cp "$ROOT/sbin/kexec" "$ST/sbin/kexec"
-    libdirs="$ROOT/lib/aarch64-linux-gnu $ROOT/usr/lib/aarch64-linux-gnu"
-    queue="$ROOT/sbin/kexec"; seen=" "
-    while [ -n "$queue" ]; do
-        next=""
-        for f in $queue; do
-            for n in $(aarch64-linux-gnu-readelf -d "$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
-                case $seen in *" $n "*) continue ;; esac
-                seen="$seen$n "
-                lib=""
-                for d in $libdirs; do [ -e "$d/$n" ] && { lib=$d/$n; break; }; done
-                [ -n "$lib" ] || die "$n (for $f) not in $ROOT; run tests/setup.sh"
-                cp -L "$lib" "$ST/lib/aarch64-linux-gnu/$n"
-                next="$next $lib"
-            done
-        done
-        queue=$next
-    done
-    interp=$(aarch64-linux-gnu-readelf -l "$ROOT/sbin/kexec" | sed -n 's/.*interpreter: \(.*\)\]/\1/p')
-    mkdir -p "$ST$(dirname "$interp")"
-    cp -L "$ROOT$interp" "$ST$interp"
-    log "kexec libraries:$seen"
+    stage_dynamic "$ROOT" "$ST" "$ROOT/sbin/kexec"
+    log "kexec libraries:$STAGED_LIBS"
     (cd "$ST" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) \
         | gzip -1 > "$IN/initrd.cpio.gz.tmp"
     mv "$IN/initrd.cpio.gz.tmp" "$IN/initrd.cpio.gz"

@@ -28,6 +28,8 @@ MUSL=aarch64-unknown-linux-musl
 TOOL=${KX_NAME:?}
 # shellcheck source=../lib/phases.sh
 . "$KX_TESTS/lib/phases.sh"
+# shellcheck source=../lib/stage.sh
+. "$KX_TESTS/lib/stage.sh"
 kx_log() { say "$@"; }
 report_timings() {
     kx_log "phase timings:"
@@ -86,55 +88,17 @@ kx_initramfs() {
     local mods="virtio_mmio virtio_blk 9pnet 9pnet_virtio netfs fscache 9p"
     local sum; sum=$(cat "$KX_HERE/init" "$BUILD/kexec-rs" "$BUILD/sparsecopy" "$ROOT/sbin/kexec" | sha256sum | cut -c1-16)
     if [ ! -e "$IN/initrd.cpio.gz" ] || [ "$(cat "$IN/initrd.sum" 2>/dev/null)" != "$sum" ]; then
-        local st=$BUILD/initramfs m d f n lib queue next seen interp order=""
+        local st=$BUILD/initramfs
         rm -rf "$st"
         mkdir -p "$st/bin" "$st/sbin" "$st/lib/modules" "$st/lib/aarch64-linux-gnu"
         cp "$ROOT/bin/busybox" "$st/bin/busybox"
         cp "$BUILD/sparsecopy" "$st/bin/sparsecopy"
         cp "$BUILD/kexec-rs" "$st/sbin/kexec-rs"
         install -m 0755 "$KX_HERE/init" "$st/init"
-        # Debian ships no modules.dep for these: order by each .ko's modinfo depends=.
-        declare -A KO DEP
-        for m in $mods; do
-            KO[$m]=$(find "$moddir/kernel" -name "$m.ko" | head -n1)
-            [ -n "${KO[$m]}" ] || die "module $m not found under $moddir"
-            DEP[$m]=$(modinfo -F depends "${KO[$m]}" | tr , ' ')
-        done
-        add_mod() {
-            local m=$1 d
-            case " $order " in *" $m "*) return ;; esac
-            for d in ${DEP[$m]}; do
-                [ -n "${KO[$d]:-}" ] || die "$m depends on $d, which is not in the module list"
-                add_mod "$d"
-            done
-            order="$order $m"
-        }
-        for m in $mods; do add_mod "$m"; done
-        for m in $order; do cp "${KO[$m]}" "$st/lib/modules/$m.ko"; done
-        echo "$order" | tr ' ' '\n' > "$st/lib/modules/order"
+        stage_modules "$moddir" "$st" $mods
         # Debian's kexec (for the benchmark), its DT_NEEDED closure and the dynamic loader.
         cp "$ROOT/sbin/kexec" "$st/sbin/kexec"
-        queue="$ROOT/sbin/kexec"; seen=" "
-        while [ -n "$queue" ]; do
-            next=""
-            for f in $queue; do
-                for n in $(aarch64-linux-gnu-readelf -d "$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
-                    case $seen in *" $n "*) continue ;; esac
-                    seen="$seen$n "
-                    lib=""
-                    for d in "$ROOT/lib/aarch64-linux-gnu" "$ROOT/usr/lib/aarch64-linux-gnu"; do
-                        [ -e "$d/$n" ] && { lib=$d/$n; break; }
-                    done
-                    [ -n "$lib" ] || die "$n (for $f) not in $ROOT; run tests/setup.sh"
-                    cp -L "$lib" "$st/lib/aarch64-linux-gnu/$n"
-                    next="$next $lib"
-                done
-            done
-            queue=$next
-        done
-        interp=$(aarch64-linux-gnu-readelf -l "$ROOT/sbin/kexec" | sed -n 's/.*interpreter: \(.*\)\]/\1/p')
-        mkdir -p "$st$(dirname "$interp")"
-        cp -L "$ROOT$interp" "$st$interp"
+        stage_dynamic "$ROOT" "$st" "$ROOT/sbin/kexec"
         (cd "$st" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) \
             | gzip -6 > "$IN/initrd.cpio.gz.tmp"
         mv "$IN/initrd.cpio.gz.tmp" "$IN/initrd.cpio.gz"
