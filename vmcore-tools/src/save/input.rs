@@ -28,6 +28,9 @@ pub struct Input<'a> {
     dump: &'a dyn Dump,
     /// The input file opened again for `pread`, when page data is read so.
     file: Option<File>,
+    /// The input is on procfs (`/proc/vmcore`): its mapping maps page
+    /// frames that are not this process's pages.
+    procfs: bool,
 }
 
 impl std::fmt::Debug for Input<'_> {
@@ -52,16 +55,27 @@ impl<'a> Input<'a> {
     /// procfs and has the size that was mapped.
     pub fn new(dump: &'a dyn Dump) -> Input<'a> {
         let src = dump.source();
-        let file = (src.is_mapped() && !on_procfs(src.path()))
+        let procfs = on_procfs(src.path());
+        let file = (src.is_mapped() && !procfs)
             .then(|| File::open(src.path()).ok())
             .flatten()
             .filter(|f| f.metadata().is_ok_and(|m| m.len() == src.len()));
-        Input { dump, file }
+        Input { dump, file, procfs }
     }
 
     /// True when verbatim page data is read with `pread`.
     pub fn uses_pread(&self) -> bool {
         self.file.is_some()
+    }
+
+    /// True when reading page data makes pages of the input's mapping
+    /// resident in this process, so that a long pass should drop them
+    /// behind itself ([`crate::source::Source::release_resident`]): not
+    /// with `pread`, and not on procfs, whose mapping maps old memory's
+    /// page frames (`MADV_DONTNEED` is refused there, and a whole-mapping
+    /// `madvise` is not free: under qemu-user it walks every page).
+    pub fn fills_mapping(&self) -> bool {
+        self.file.is_none() && !self.procfs && self.dump.source().is_mapped()
     }
 
     /// The dump.

@@ -974,7 +974,7 @@ fn read_pages(
                     Some(n) => b = n,
                     None => return Ok(()),
                 }
-                if since_release >= RELEASE_EVERY {
+                if since_release >= RELEASE_EVERY && input.fills_mapping() {
                     // The input pages just copied are not needed again:
                     // keep the resident set small (they stay in the page
                     // cache, out of this process's RSS).
@@ -987,7 +987,9 @@ fn read_pages(
     if !b.pfns.is_empty() {
         pipe.send(b);
     }
-    dump.source().release_resident();
+    if input.fills_mapping() {
+        dump.source().release_resident();
+    }
     Ok(())
 }
 
