@@ -517,6 +517,57 @@ pub fn seeds_lzo() -> Vec<Vec<u8>> {
     out
 }
 
+/// `vmcore save`'s LZO1X encoder: the input is cut into pieces (each
+/// length a `u16`, so both the path for pieces up to 16 KiB and the one
+/// that bounds distances run), each compressed by one reused
+/// compressor (its position base carries over, and is set near overflow
+/// by the first byte), and each stream must decode to its piece.
+pub fn lzo_encode(data: &[u8]) {
+    use vmcore_tools::format::lzo::decompress;
+    use vmcore_tools::save::lzo::Lzo1x;
+    let mut inp = Input::new(data);
+    let mode = inp.u8();
+    let mut c = if mode & 1 == 1 {
+        Lzo1x::with_base(u32::MAX - u32::from(inp.u16()))
+    } else {
+        Lzo1x::new()
+    };
+    let mut out = Vec::new();
+    while !inp.is_empty() {
+        let want = usize::from(inp.u16());
+        let piece = inp.bytes(want);
+        out.clear();
+        c.compress(piece, &mut out);
+        let back = decompress(&out, piece.len())
+            .unwrap_or_else(|e| panic!("own stream of {} bytes: {e:?}", piece.len()));
+        assert!(back == piece, "LZO encoder round trip differs");
+    }
+}
+
+/// Seeds: pages of several shapes, a piece longer than 16 KiB, and a base
+/// about to wrap.
+pub fn seeds_lzo_encode() -> Vec<Vec<u8>> {
+    let page = |p: &[u8]| {
+        let mut s = (p.len() as u16).to_le_bytes().to_vec();
+        s.extend_from_slice(p);
+        s
+    };
+    let pattern = b::pattern(0x4000_0000, 4096);
+    let text = b"hello hello hello hello world".repeat(150);
+    let mut a = vec![0u8];
+    a.extend(page(&pattern));
+    a.extend(page(&text));
+    a.extend(page(&[0; 4096]));
+    let mut big = vec![0u8];
+    let long: Vec<u8> = b::pattern(0x4000_0000, 8192).repeat(3);
+    big.extend_from_slice(&(long.len() as u16).to_le_bytes());
+    big.extend_from_slice(&long);
+    let mut wrap = vec![1u8, 0x10, 0x00];
+    wrap.extend(page(&pattern));
+    wrap.extend(page(&pattern));
+    vec![a, big, wrap]
+}
+
 /// A System.map: parse, look every symbol up, and add it to the fake
 /// kernel's symbols (which checks it against VMCOREINFO).
 pub fn system_map(data: &[u8]) {

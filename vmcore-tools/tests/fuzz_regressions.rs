@@ -30,6 +30,7 @@ targets! {
     vmcore::log_facts / seeds_log_facts,
     vmcore::dump / seeds_dump,
     vmcore::lzo / seeds_lzo,
+    vmcore::lzo_encode / seeds_lzo_encode,
     vmcore::system_map / seeds_system_map,
     vmcore::vmlinux / seeds_vmlinux,
     vmcore::kallsyms_decode / seeds_kallsyms_decode,

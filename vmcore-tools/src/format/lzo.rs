@@ -26,7 +26,7 @@ use std::fmt;
 
 /// Why an LZO1X stream did not decode to exactly the expected size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LzoError {
+pub enum LzoError {
     /// The input ended inside an instruction (at this input offset).
     InputOverrun(usize),
     /// The output would exceed the expected size (instruction at this input offset).
@@ -116,7 +116,7 @@ impl Reader<'_> {
 
 /// Decompresses `input`, which must decode to exactly `out_len` bytes and
 /// end with the end-of-stream marker and nothing after it.
-pub(crate) fn decompress(input: &[u8], out_len: usize) -> Result<Vec<u8>, LzoError> {
+pub fn decompress(input: &[u8], out_len: usize) -> Result<Vec<u8>, LzoError> {
     let mut out: Vec<u8> = Vec::with_capacity(out_len);
     let mut r = Reader {
         input,

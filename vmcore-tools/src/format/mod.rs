@@ -21,7 +21,7 @@ pub mod build;
 pub mod elf;
 pub mod flat;
 pub mod kdump;
-pub(crate) mod lzo;
+pub mod lzo;
 
 /// Which container the dump is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -65,31 +65,42 @@ fn hash(v: u32) -> usize {
     (v.wrapping_mul(0x9e37_79b1) >> (32 - HASH_BITS)) as usize
 }
 
+/// The little-endian `u32` at `src[i..i + 4]`.
+///
+/// # Safety
+/// `i + 4 <= src.len()`.
 #[inline(always)]
-fn u32_at(b: &[u8], i: usize) -> u32 {
-    let mut w = [0u8; 4];
-    w.copy_from_slice(&b[i..i + 4]);
-    u32::from_le_bytes(w)
+unsafe fn u32_at(src: &[u8], i: usize) -> u32 {
+    debug_assert!(i + 4 <= src.len());
+    // SAFETY: the caller keeps the four bytes inside `src`.
+    u32::from_le(unsafe { src.as_ptr().add(i).cast::<u32>().read_unaligned() })
 }
 
+/// The little-endian `u64` at `src[i..i + 8]`.
+///
+/// # Safety
+/// `i + 8 <= src.len()`.
 #[inline(always)]
-fn u64_at(b: &[u8], i: usize) -> u64 {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&b[i..i + 8]);
-    u64::from_le_bytes(w)
+unsafe fn u64_at(src: &[u8], i: usize) -> u64 {
+    debug_assert!(i + 8 <= src.len());
+    // SAFETY: the caller keeps the eight bytes inside `src`.
+    u64::from_le(unsafe { src.as_ptr().add(i).cast::<u64>().read_unaligned() })
 }
 
 /// How many bytes from `a` equal those from `b` (`a < b`), up to the end
 /// of `src`: eight at a time, the first difference found from the lowest
-/// set byte of the XOR of two little-endian words.
+/// differing byte of two little-endian words (byte-reversed and counted
+/// from the top: `rev` and `clz`, cheaper than `rbit` under emulation).
 #[inline(always)]
 fn common_len(src: &[u8], a: usize, b: usize) -> usize {
+    debug_assert!(a < b);
     let n = src.len();
     let mut k = 0usize;
     while b + k + 8 <= n {
-        let x = u64_at(src, a + k) ^ u64_at(src, b + k);
+        // SAFETY: `a + k < b + k` and `b + k + 8 <= n`.
+        let x = unsafe { u64_at(src, a + k) ^ u64_at(src, b + k) };
         if x != 0 {
-            return k + (x.trailing_zeros() / 8) as usize;
+            return k + (x.swap_bytes().leading_zeros() / 8) as usize;
         }
         k += 8;
     }
@@ -106,6 +117,16 @@ impl Lzo1x {
             table: Box::new([0; TABLE_LEN]),
             base: 0,
             scratch: Vec::new(),
+        }
+    }
+
+    /// A compressor whose position base starts at `base` (tests and the
+    /// fuzz target reach the base's overflow with it).
+    #[doc(hidden)]
+    pub fn with_base(base: u32) -> Lzo1x {
+        Lzo1x {
+            base,
+            ..Lzo1x::new()
         }
     }
 
@@ -128,25 +149,52 @@ impl Lzo1x {
         if self.scratch.len() < room {
             self.scratch.resize(room, 0);
         }
+        let op = if n <= M3_MAX_OFFSET {
+            self.encode::<true>(src, base)
+        } else {
+            self.encode::<false>(src, base)
+        };
+        out.extend_from_slice(&self.scratch[..op]);
+    }
+
+    /// Writes the stream of `src` into `scratch` (which has room for its
+    /// worst case) and returns its length. `SMALL`: `src` is at most
+    /// `M3_MAX_OFFSET` long, so no earlier position is out of reach and
+    /// the distance needs no bound of its own.
+    #[inline(always)]
+    fn encode<const SMALL: bool>(&mut self, src: &[u8], base: u32) -> usize {
+        let n = src.len();
         let table = &mut *self.table;
         let b = &mut self.scratch[..];
         let mut op = 0usize; // bytes of the stream so far
         let mut lit = 0usize; // first literal not yet emitted
         let mut ip = 4usize; // the first literal run is at least 4 bytes
+                             // Positions are stored as `base + ip + 1`.
+        let base1 = base.wrapping_add(1);
         while ip + 4 <= n {
-            let v = u32_at(src, ip);
+            // SAFETY: `ip + 4 <= n`.
+            let v = unsafe { u32_at(src, ip) };
             let h = hash(v);
-            let pos = base.wrapping_add(ip as u32).wrapping_add(1);
+            let pos = base1.wrapping_add(ip as u32);
             let e = table[h];
             table[h] = pos;
-            // One test instead of three: an entry of this call is at a
-            // distance of 1..=ip; an empty or earlier-call one (at most
-            // `base`) is more than `ip` back.
-            let dist = pos.wrapping_sub(e) as usize;
-            let valid = dist.wrapping_sub(1) < ip.min(M3_MAX_OFFSET);
-            // An invalid candidate reads position 0 and is then ignored.
-            let m = if valid { ip - dist } else { 0 };
-            if valid & (u32_at(src, m) == v) {
+            // One test instead of three: an entry of this call gives a
+            // position before `ip`; an empty or earlier-call one (at most
+            // `base`) wraps to at least `2^32 - base - 1`, which is `n` or
+            // more (the caller keeps `base + n + 1` within a `u32`).
+            let m = e.wrapping_sub(base1) as usize;
+            let reach_ok = if SMALL {
+                m < ip
+            } else {
+                m < ip && ip - m <= M3_MAX_OFFSET
+            };
+            // Without a usable entry the candidate is the previous byte
+            // (distance 1, always in reach: `ip >= 4`), which finds runs
+            // of one byte value without a branch of its own.
+            let m = if reach_ok { m } else { ip - 1 };
+            // SAFETY: `m < ip` and `ip + 4 <= n`.
+            if unsafe { u32_at(src, m) } == v {
+                let dist = ip - m;
                 let len = 4 + common_len(src, m + 4, ip + 4);
                 emit_literals(b, &mut op, src, lit, ip);
                 emit_match(b, &mut op, len, dist);
@@ -156,7 +204,9 @@ impl Lzo1x {
                 // not): a repeat of its tail is then found.
                 if ip + 2 <= n {
                     let p = ip - 2;
-                    table[hash(u32_at(src, p))] = base.wrapping_add(p as u32).wrapping_add(1);
+                    // SAFETY: `p + 4 == ip + 2 <= n`.
+                    let w = unsafe { u32_at(src, p) };
+                    table[hash(w)] = base1.wrapping_add(p as u32);
                 }
                 continue;
             }
@@ -165,8 +215,7 @@ impl Lzo1x {
         }
         emit_literals(b, &mut op, src, lit, n);
         b[op..op + 3].copy_from_slice(&[M4_MARKER | 1, 0, 0]);
-        op += 3;
-        out.extend_from_slice(&b[..op]);
+        op + 3
     }
 }
 
