@@ -13,6 +13,9 @@
 # min/median wall seconds of N runs (default 3), input MB/s, output size, peak RSS, ratios.
 # A `vmcore` without the `save` subcommand is reported and left out.
 #
+# Then the LZO encoders alone (liblzo2 lzo1x_1_compress against vmcore save's, both arm64 under
+# qemu-aarch64-static) on the pages -d 31 keeps.
+#
 # --guest: also runs `tests/drill/crash-drill --bench-save` (the capture kernel under QEMU TCG,
 # 1 CPU, runs both tools on /proc/vmcore; guest clock and busybox `time -v`) and prints its table.
 #
@@ -52,6 +55,27 @@ if [ "$HOST" = 1 ]; then
     scratch=/tmp/save-bench
     python3 tests/bench/save_bench.py --root "$root" "${vmcore_args[@]}" --scratch "$scratch" \
         --runs "$RUNS" "$cache/dumps/$release/vmcore-wedged-daif.elf" "$cache/dumps/$release/vmcore-wedged-irq.elf"
+    rm -rf "${scratch:?}"
+fi
+if [ "$HOST" = 1 ]; then
+    # The encoders alone, on the same pages: the pages `-d 31` keeps of vmcore-wedged-daif.elf
+    # (the tail of an uncompressed save: after the headers and the shared zero page).
+    echo
+    echo "# LZO encoders alone under qemu-aarch64-static, the kept pages of vmcore-wedged-daif.elf"
+    scratch=/tmp/save-bench-lzo
+    mkdir -p "$scratch"
+    CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld \
+        cargo build -q --release --locked -p vmcore-tools --example lzo_pages --target $musl
+    aarch64-linux-gnu-gcc -O2 -o "$scratch/lzo1x_pages" tests/bench/lzo1x_pages.c \
+        "$root/lib/aarch64-linux-gnu/liblzo2.so.2"
+    kept=$("$native" save -j 1 -d 31 -c none --json "$cache/dumps/$release/vmcore-wedged-daif.elf" \
+        "$scratch/none.kdump" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pages_written"])')
+    tail -c $((kept * 4096)) "$scratch/none.kdump" >"$scratch/pages.bin"
+    rm -f "$scratch/none.kdump"
+    for _ in $(seq "$RUNS"); do
+        QEMU_LD_PREFIX=$root qemu-aarch64-static "$scratch/lzo1x_pages" "$scratch/pages.bin"
+        qemu-aarch64-static "target/$musl/release/examples/lzo_pages" "$scratch/pages.bin"
+    done
     rm -rf "${scratch:?}"
 fi
 if [ "$GUEST" = 1 ]; then
