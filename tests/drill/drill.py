@@ -479,6 +479,10 @@ def evaluate(a):
         rec["vmcore_size"] = int(open(os.path.join(out, "vmcore.size")).read().split()[0])
     except (OSError, ValueError, IndexError):
         pass
+    try:
+        rec["capture_cpus"] = open(os.path.join(out, "capture.cpus")).read().strip()
+    except OSError:
+        pass
     if a.saves:
         try:
             rec["saves"] = json.load(open(a.saves))
