@@ -238,6 +238,15 @@ pub struct Phases {
     pub compress: f64,
     /// Writing the output.
     pub write: f64,
+    /// Wall time before the first page: bitmaps, layout and the headers
+    /// written ahead of the data.
+    pub setup: f64,
+    /// Wall time of the page pass (reading, zero checks, compression and
+    /// writing, overlapped across threads), up to the final header.
+    pub pass: f64,
+    /// Wall time after the pass: syncing the file to its device, the
+    /// rename and the directory sync.
+    pub finish: f64,
 }
 
 /// Why a save could not start.
@@ -336,6 +345,7 @@ pub fn save(dump: &dyn Dump, target: &Target, opts: &SaveOptions) -> Result<Summ
     let mut tried = Vec::new();
     let mut last: Option<(PassStats, filter::FilterStats, Option<String>, u64)> = None;
     let mut filter_secs = 0.0;
+    let mut finish_secs = 0.0;
     let mut output = match target {
         Target::File(p) | Target::FlatFile(p) => p.display().to_string(),
         Target::FlatStdout => "-".to_string(),
@@ -352,8 +362,10 @@ pub fn save(dump: &dyn Dump, target: &Target, opts: &SaveOptions) -> Result<Summ
         }
         let has_next = i + 1 < opts.levels.len();
         let mut stats = PassStats::default();
+        // When the pass ended: what follows (syncing, renaming) is `finish`.
+        let mut pass_end = None;
         let mut run = |sink: &mut dyn Sink| {
-            writer::write_dump(
+            let r = writer::write_dump(
                 dump,
                 &meta,
                 &filter,
@@ -365,7 +377,9 @@ pub fn save(dump: &dyn Dump, target: &Target, opts: &SaveOptions) -> Result<Summ
                 opts.progress,
                 &mut stats,
             )
-            .map(|()| stats.clone())
+            .map(|()| stats.clone());
+            pass_end = Some(Instant::now());
+            r
         };
         let (result, bytes) = match target {
             Target::File(p) => {
@@ -464,6 +478,7 @@ pub fn save(dump: &dyn Dump, target: &Target, opts: &SaveOptions) -> Result<Summ
                 }
             }
         };
+        finish_secs = pass_end.map_or(0.0, |t| t.elapsed().as_secs_f64());
         match result {
             Attempt::Done(st) => {
                 last = Some((st, *filter.stats(), None, bytes));
@@ -528,6 +543,9 @@ pub fn save(dump: &dyn Dump, target: &Target, opts: &SaveOptions) -> Result<Summ
             zero_check: st.times.zero_check.as_secs_f64(),
             compress: st.times.compress.as_secs_f64(),
             write: st.times.write.as_secs_f64(),
+            setup: st.times.setup.as_secs_f64(),
+            pass: st.times.pass.as_secs_f64(),
+            finish: finish_secs,
         },
     })
 }
@@ -628,7 +646,8 @@ pub fn print_summary(w: &mut dyn Write, s: &Summary) -> io::Result<()> {
     let p = &s.phases;
     writeln!(
         w,
-        "  time: filter {:.2} s, read {:.2} s, zero check {:.2} s, compress {:.2} s (thread sums), write {:.2} s",
-        p.filter, p.read, p.zero_check, p.compress, p.write
+        "  time: filter {:.2} s, read {:.2} s, zero check {:.2} s, compress {:.2} s (thread sums), write {:.2} s\n  \
+         wall: setup {:.2} s, page pass {:.2} s, finish {:.2} s",
+        p.filter, p.read, p.zero_check, p.compress, p.write, p.setup, p.pass, p.finish
     )
 }

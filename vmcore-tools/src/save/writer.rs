@@ -450,6 +450,10 @@ pub struct PhaseTimes {
     pub compress: Duration,
     /// Writing the output (headers, bitmaps, data, descriptors).
     pub write: Duration,
+    /// Wall time before the first page (bitmaps, layout, headers).
+    pub setup: Duration,
+    /// Wall time of the page pass.
+    pub pass: Duration,
 }
 
 /// A sink that adds the time spent in it to `spent`.
@@ -581,6 +585,7 @@ fn write_pass(
     stats: &mut PassStats,
 ) -> Result<(), Failure> {
     let out = |what: &'static str| move |err| Failure::Output { what, err };
+    let started = Instant::now();
     let runs = pfn_runs(dump, page_size);
     let max_mapnr = filter.max_pfn();
     *stats = PassStats::default();
@@ -645,6 +650,8 @@ fn write_pass(
             .map_err(out("the shared zero page"))?;
     }
 
+    st.times.setup = started.elapsed();
+    let pass_start = Instant::now();
     let jobs = jobs.max(1);
     let ps = page_size as usize;
     let stop = AtomicBool::new(false);
@@ -739,6 +746,7 @@ fn write_pass(
         })
     };
     wr.st.times.read = read_time;
+    wr.st.times.pass = pass_start.elapsed();
     let w = &mut wr.w;
     if let Some(f) = wr.failure.take() {
         w.salvage();
