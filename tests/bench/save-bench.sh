@@ -42,7 +42,11 @@ cargo build -q --release --locked -p vmcore-tools
 CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld \
     cargo build -q --release --locked -p vmcore-tools --target $musl
 native=target/release/vmcore
-arm=target/$musl/release/vmcore
+# Stripped, as installed and as the drill's initramfs carries it (Debian's makedumpfile is
+# stripped too; qemu-user reads the symbol table of the binary it loads).
+mkdir -p /tmp/save-bench-bin
+arm=/tmp/save-bench-bin/vmcore
+aarch64-linux-gnu-strip -o "$arm" "target/$musl/release/vmcore"
 vmcore_args=()
 if "$native" save --help >/dev/null 2>&1; then
     vmcore_args=(--vmcore-native "$native" --vmcore-arm64 "$arm")
@@ -78,6 +82,7 @@ if [ "$HOST" = 1 ]; then
     done
     rm -rf "${scratch:?}"
 fi
+rm -rf /tmp/save-bench-bin
 if [ "$GUEST" = 1 ]; then
     echo
     echo "# guest: crash kernel under QEMU TCG (1 CPU), /proc/vmcore of a 2 GiB guest"
