@@ -18,6 +18,17 @@
 //! (distance ≤ 2 KiB, length ≤ 8), M3 matches (distance ≤ 16 KiB) and the
 //! end marker, so it needs no M1 or M4 forms.
 
+// The section `Lzo1x::compress` is placed in starts on a 4 KiB boundary
+// (see there why). vmcore-tools is built as one codegen unit (the
+// workspace's release profile), so this directive and the function land in
+// the same section of the same object.
+#[cfg(target_os = "linux")]
+std::arch::global_asm!(
+    ".pushsection .text.hot.vmcore_lzo,\"ax\",%progbits",
+    ".balign 4096",
+    ".popsection"
+);
+
 /// `M2_MAX_OFFSET`.
 const M2_MAX_OFFSET: usize = 0x0800;
 /// `M2_MAX_LEN`.
@@ -131,6 +142,14 @@ impl Lzo1x {
     }
 
     /// Appends the LZO1X stream of `src` to `out`.
+    // In a section of its own aligned to 4 KiB (the `global_asm!` above):
+    // the hot loops, in the function's first 4 KiB, then share one page.
+    // Under QEMU's TCG (the crash drill, qemu-user) a jump between two
+    // guest pages cannot be chained and costs a lookup, so the same code cut
+    // by a page boundary ran 15 % slower (0.41 against 0.35 s for the test
+    // dump's kept pages).
+    #[inline(never)]
+    #[link_section = ".text.hot.vmcore_lzo"]
     pub fn compress(&mut self, src: &[u8], out: &mut Vec<u8>) {
         let n = src.len();
         // Positions are stored as `base + ip + 1`; `ip < n` must fit.
