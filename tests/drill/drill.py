@@ -16,7 +16,8 @@
       Checks the dumps the crash kernel saved (RUN/out/saves.txt): `vmcore verify --json` as on
       the raw copy (verdict, missing CPUs, exit status, every CPU's pc), makedumpfile
       --dump-dmesg (Debian's arm64 binary under qemu-aarch64-static; flattened streams after
-      makedumpfile -R) holding the panic line. Writes a JSON list to FILE.
+      makedumpfile -R) holding the panic line, and for `vmcore save` files the same bytes as
+      the host's `vmcore save` of the raw copy (RUN/vmcore.elf). Writes a JSON list to FILE.
 
   drill.py evaluate --name N --firmware F --wedge W --payload P --expected E --run RUN
                     --verify-json J --verify-rc RC --wedge-ko KO --nm NM [--timing K=V]...
@@ -29,6 +30,7 @@ Expected outcomes:
 """
 import argparse
 import bisect
+import filecmp
 import json
 import os
 import re
@@ -263,6 +265,20 @@ def check_saves(a):
                 probs.append(f"{job}: vmcore verify gives {v.get('verdict')} missing {r['verify_missing']} "
                              f"(exit {vp.returncode}) pcs {cpu_pcs(v)}; on the raw copy {raw.get('verdict')} "
                              f"missing {rm} (exit {a.raw_verify_rc}) pcs {cpu_pcs(raw)}")
+        # The same save on the host from the raw copy must give the same bytes: /proc/vmcore
+        # (read in place through its mapping) and the copy (read with pread) are one input.
+        if job.startswith("vmcore-") and seek == "-":
+            comp = job.split("-")[1]
+            host = f + ".host"
+            hp = subprocess.run([a.vmcore, "save", "-j", "1", "-d", "31", "-c", comp,
+                                 os.path.join(a.run, "vmcore.elf"), host], capture_output=True, text=True)
+            same = hp.returncode == 0 and filecmp.cmp(f, host, shallow=False)
+            r["same_bytes_as_host_save"] = same
+            if not same:
+                probs.append(f"{job}: differs from `vmcore save -d 31 -c {comp}` of the raw copy on the host"
+                             f" (exit {hp.returncode}: {hp.stderr.strip()[-200:]})")
+            if os.path.exists(host):
+                os.unlink(host)
         if "-zstd" in job:
             r["dmesg_panic_line"] = "not checked: makedumpfile 1.7.2 reads no zstd"
             continue

@@ -83,6 +83,26 @@ impl<'a> Input<'a> {
         self.dump
     }
 
+    /// The `len` bytes at `addr`, in place in the input's mapping, when
+    /// the input is procfs (/proc/vmcore: its mapping maps the old memory,
+    /// which a copy would only duplicate) and the file holds them verbatim
+    /// in one piece; `None` to read them another way.
+    pub fn map_verbatim(&self, addr: PhysAddr, len: u64) -> Option<Result<&'a [u8], MemError>> {
+        if !self.procfs || self.file.is_some() || !self.dump.source().is_mapped() {
+            return None;
+        }
+        let off = self.dump.file_extent(addr, len)?;
+        Some(
+            self.dump
+                .source()
+                .bytes(off, len, "page data")
+                .map_err(|e| MemError::Corrupt {
+                    addr,
+                    why: format!("{} bytes at file offset {off:#x}: {}", len, e.expected),
+                }),
+        )
+    }
+
     /// Reads the `buf.len()` bytes at `addr` in one piece when the file
     /// holds them verbatim: one `pread`, or (procfs, no `pread`) one copy
     /// from the mapping. `None` when the file does not hold them so, to

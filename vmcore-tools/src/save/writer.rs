@@ -474,30 +474,51 @@ impl Sink for TimedSink<'_> {
     }
 }
 
+/// Where a present page of a batch is.
+#[derive(Clone, Copy)]
+enum PageAt<'a> {
+    /// In the batch's `data`, at this offset.
+    Buf(usize),
+    /// In the input's mapping (/proc/vmcore: read in place, not copied).
+    Map(&'a [u8]),
+}
+
 /// One batch of pages on its way to a compression thread.
-struct Batch {
+struct Batch<'a> {
     seq: u64,
     pfns: Vec<u64>,
     /// Per pfn: true when the input does not hold it.
     absent: Vec<bool>,
-    /// `BATCH_PAGES` pages of room; the first `filled` bytes are this
-    /// batch's pages, in order, absent ones left out.
+    /// Per present pfn, in order: where its bytes are.
+    at: Vec<PageAt<'a>>,
+    /// `BATCH_PAGES` pages of room; the first `filled` bytes are the
+    /// batch's copied pages, in order.
     data: Vec<u8>,
     filled: usize,
     /// The buffer the compressed pages go to (empty, reused).
     out: Vec<u8>,
 }
 
-impl Batch {
+impl<'a> Batch<'a> {
     /// An empty batch holding no buffer.
-    fn placeholder() -> Batch {
+    fn placeholder() -> Batch<'a> {
         Batch {
             seq: 0,
             pfns: Vec::new(),
             absent: Vec::new(),
+            at: Vec::new(),
             data: Vec::new(),
             filled: 0,
             out: Vec::new(),
+        }
+    }
+
+    /// The bytes of the `k`-th present page.
+    fn page(&self, k: usize, ps: usize) -> &[u8] {
+        match self.at.get(k) {
+            Some(PageAt::Map(p)) => p,
+            Some(&PageAt::Buf(off)) => self.data.get(off..off + ps).unwrap_or(&[]),
+            None => &[],
         }
     }
 }
@@ -687,7 +708,7 @@ fn write_pass(
         };
         read_pages(dump, filter, &runs, ps, &mut pipe, 1, &stop, &mut read_time)
     } else {
-        let (job_tx, job_rx) = mpsc::sync_channel::<Batch>(jobs);
+        let (job_tx, job_rx) = mpsc::sync_channel::<Batch<'_>>(jobs);
         let (done_tx, done_rx) = mpsc::sync_channel::<Done>(jobs);
         let (spare_tx, spare_rx) = mpsc::channel::<(Vec<u8>, Vec<u8>)>();
         let job_rx = Arc::new(Mutex::new(job_rx));
@@ -882,12 +903,12 @@ impl Emit<'_> {
 
 /// The reader: candidate pages in pfn order, in batches, into reused buffers.
 #[allow(clippy::too_many_arguments)]
-fn read_pages(
-    dump: &dyn Dump,
+fn read_pages<'a>(
+    dump: &'a dyn Dump,
     filter: &PageFilter,
     runs: &[(u64, u64)],
     ps: usize,
-    pipe: &mut dyn Pipe,
+    pipe: &mut dyn Pipe<'a>,
     pool: usize,
     stop: &AtomicBool,
     spent: &mut Duration,
@@ -904,7 +925,7 @@ fn read_pages(
     // Buffers keep their full size: pages are read over the old bytes,
     // never zero-filled first.
     let mut allocated = 0usize;
-    let mut new_batch = |seq: u64, pipe: &mut dyn Pipe| -> Option<Batch> {
+    let mut new_batch = |seq: u64, pipe: &mut dyn Pipe<'a>| -> Option<Batch<'a>> {
         let (data, out) = if allocated < pool {
             allocated += 1;
             (vec![0u8; ps * BATCH_PAGES], Vec::new())
@@ -915,6 +936,7 @@ fn read_pages(
             seq,
             pfns: Vec::with_capacity(BATCH_PAGES),
             absent: Vec::with_capacity(BATCH_PAGES),
+            at: Vec::with_capacity(BATCH_PAGES),
             data,
             filled: 0,
             out,
@@ -942,12 +964,22 @@ fn read_pages(
             let addr = PhysAddr(pfn.saturating_mul(ps as u64));
             let span_len = k * ps as u64;
             let t0 = Instant::now();
-            let dst = &mut b.data[b.filled..b.filled + span_len as usize];
-            if let Some(r) = input.read_verbatim(addr, dst) {
+            if let Some(r) = input.map_verbatim(addr, span_len) {
+                // /proc/vmcore: the pages are read where they are mapped.
+                let span = r.map_err(|err| Failure::Input { pfn, err })?;
+                for (i, page) in span.chunks_exact(ps).enumerate() {
+                    b.absent.push(false);
+                    b.at.push(PageAt::Map(page));
+                    b.pfns.push(pfn + i as u64);
+                }
+            } else if let Some(r) =
+                input.read_verbatim(addr, &mut b.data[b.filled..b.filled + span_len as usize])
+            {
                 // At most BATCH_PAGES pages per batch: always in bounds.
                 r.map_err(|err| Failure::Input { pfn, err })?;
                 for i in 0..k {
                     b.absent.push(false);
+                    b.at.push(PageAt::Buf(b.filled + i as usize * ps));
                     b.pfns.push(pfn + i);
                 }
                 b.filled += span_len as usize;
@@ -957,6 +989,7 @@ fn read_pages(
                 match input.read_phys(addr, dst) {
                     Ok(()) => {
                         b.absent.push(false);
+                        b.at.push(PageAt::Buf(b.filled));
                         b.filled += ps;
                     }
                     Err(MemError::NotPresent(_)) => b.absent.push(true),
@@ -1002,22 +1035,22 @@ fn read_pages(
 }
 
 /// Where the reader's batches go, and where its next buffers come from.
-trait Pipe {
+trait Pipe<'a> {
     /// Hands a full batch on; false when nobody takes batches any more.
-    fn send(&mut self, b: Batch) -> bool;
+    fn send(&mut self, b: Batch<'a>) -> bool;
     /// An input and an output buffer for the next batch, once the pool is
     /// all allocated; `None` when no more will come back.
     fn buffers(&mut self) -> Option<(Vec<u8>, Vec<u8>)>;
 }
 
 /// To the compression threads; buffers back from the writer.
-struct Threaded {
-    job_tx: SyncSender<Batch>,
+struct Threaded<'a> {
+    job_tx: SyncSender<Batch<'a>>,
     spare_rx: Receiver<(Vec<u8>, Vec<u8>)>,
 }
 
-impl Pipe for Threaded {
-    fn send(&mut self, b: Batch) -> bool {
+impl<'a> Pipe<'a> for Threaded<'a> {
+    fn send(&mut self, b: Batch<'a>) -> bool {
         self.job_tx.send(b).is_ok()
     }
     fn buffers(&mut self) -> Option<(Vec<u8>, Vec<u8>)> {
@@ -1035,8 +1068,8 @@ struct Inline<'a, 'b> {
     spare: Option<(Vec<u8>, Vec<u8>)>,
 }
 
-impl Pipe for Inline<'_, '_> {
-    fn send(&mut self, b: Batch) -> bool {
+impl<'x> Pipe<'x> for Inline<'_, '_> {
+    fn send(&mut self, b: Batch<'x>) -> bool {
         let d = compress_batch(&mut self.c, b, self.zero_excluded, self.ps);
         let ok = self.out.emit(&d).is_ok();
         let mut out = d.out;
@@ -1109,20 +1142,20 @@ impl Out<'_> {
 }
 
 /// Zero-checks and compresses the pages of `b`.
-fn compress_batch(c: &mut Compressor, b: Batch, zero_excluded: bool, ps: usize) -> Done {
-    let mut out = b.out;
+fn compress_batch(c: &mut Compressor, mut b: Batch<'_>, zero_excluded: bool, ps: usize) -> Done {
+    let mut out = std::mem::take(&mut b.out);
     // First what each page is (absent, zero or data), then the data pages
     // compressed: two timed loops.
     let t0 = Instant::now();
     let mut items = Vec::with_capacity(b.pfns.len());
-    let mut off = 0usize;
+    let mut k = 0usize;
     for &absent in &b.absent {
         if absent {
             items.push(Stored::Absent);
             continue;
         }
-        let page = b.data.get(off..off + ps).unwrap_or(&[]);
-        off += ps;
+        let page = b.page(k, ps);
+        k += 1;
         items.push(if zero_excluded && is_zero(page) {
             Stored::Zero
         } else {
@@ -1130,19 +1163,19 @@ fn compress_batch(c: &mut Compressor, b: Batch, zero_excluded: bool, ps: usize) 
         });
     }
     let t1 = Instant::now();
-    let mut off = 0usize;
+    let mut k = 0usize;
     for item in &mut items {
         match item {
             Stored::Absent => continue,
             Stored::Zero => {}
             Stored::Data { flags, len } => {
-                let page = b.data.get(off..off + ps).unwrap_or(&[]);
+                let page = b.page(k, ps);
                 let before = out.len();
                 *flags = c.store(page, &mut out);
                 *len = (out.len() - before) as u32;
             }
         }
-        off += ps;
+        k += 1;
     }
     let t2 = Instant::now();
     Done {
@@ -1157,7 +1190,7 @@ fn compress_batch(c: &mut Compressor, b: Batch, zero_excluded: bool, ps: usize) 
 }
 
 fn compress_worker(
-    job_rx: &Mutex<Receiver<Batch>>,
+    job_rx: &Mutex<Receiver<Batch<'_>>>,
     done_tx: &SyncSender<Done>,
     comp: Compression,
     zero_excluded: bool,
