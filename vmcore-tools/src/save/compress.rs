@@ -42,11 +42,12 @@ impl Compression {
     }
 }
 
-/// A compressor with its reusable state (one per thread).
+/// A compressor with its reusable state (one per thread): only the state
+/// its kind uses (a deflate state is some 300 KiB, the LZO table 16 KiB).
 pub struct Compressor {
     kind: Compression,
-    lzo: super::lzo::Lzo1x,
-    zlib: flate2::Compress,
+    lzo: Option<super::lzo::Lzo1x>,
+    zlib: Option<flate2::Compress>,
 }
 
 impl std::fmt::Debug for Compressor {
@@ -62,8 +63,9 @@ impl Compressor {
     pub fn new(kind: Compression) -> Compressor {
         Compressor {
             kind,
-            lzo: super::lzo::Lzo1x::new(),
-            zlib: flate2::Compress::new(flate2::Compression::fast(), true),
+            lzo: (kind == Compression::Lzo).then(super::lzo::Lzo1x::new),
+            zlib: (kind == Compression::Zlib)
+                .then(|| flate2::Compress::new(flate2::Compression::fast(), true)),
         }
     }
 
@@ -75,17 +77,21 @@ impl Compressor {
         let ok = match self.kind {
             Compression::None => false,
             Compression::Lzo => {
-                self.lzo.compress(page, out);
+                self.lzo
+                    .get_or_insert_with(super::lzo::Lzo1x::new)
+                    .compress(page, out);
                 true
             }
             Compression::Zlib => {
                 // One deflate state per thread, reset per page: each page is
                 // its own zlib stream, as with makedumpfile's compress2().
-                self.zlib.reset();
+                let z = self.zlib.get_or_insert_with(|| {
+                    flate2::Compress::new(flate2::Compression::fast(), true)
+                });
+                z.reset();
                 out.reserve(page.len() + page.len() / 8 + 64);
                 matches!(
-                    self.zlib
-                        .compress_vec(page, out, flate2::FlushCompress::Finish),
+                    z.compress_vec(page, out, flate2::FlushCompress::Finish),
                     Ok(flate2::Status::StreamEnd)
                 )
             }
