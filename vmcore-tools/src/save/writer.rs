@@ -731,7 +731,7 @@ fn write_pass(
                     runs,
                     ps,
                     &mut pipe,
-                    jobs + 2,
+                    jobs + 1,
                     stop,
                     &mut spent,
                 );
