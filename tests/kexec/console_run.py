@@ -61,7 +61,8 @@ def main():
     os.set_blocking(fd, False)
     pending = b""
     last_output = t0
-    log = open(a.log, "w", encoding="utf-8")
+    # Line-buffered: a run in progress can be followed (tail -f) line by line.
+    log = open(a.log, "w", encoding="utf-8", buffering=1)
 
     def handle(raw, t):
         nonlocal next_mark, error
