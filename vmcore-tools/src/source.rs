@@ -64,7 +64,8 @@ impl Windows {
         }
     }
 
-    /// Maps `len` bytes at `offset` (page-aligned) of the file.
+    /// Maps `len` bytes at `offset` of the file (memmap2 maps from the page
+    /// holding `offset` and points past it).
     fn map(&self, offset: u64, len: u64) -> std::io::Result<Mmap> {
         // SAFETY: as for the whole-file map in `Source::open`: read-only,
         // private to this process; a file truncated underneath faults.
@@ -92,11 +93,12 @@ impl Windows {
             };
             return Ok(&m[(offset - start) as usize..(end - start) as usize]);
         }
-        let start = offset - offset % TOUCH_PAGE;
         let mut long = self.long.lock().unwrap_or_else(|p| p.into_inner());
-        let m = match long.entry((start, end - start)) {
+        let m = match long.entry((offset, end - offset)) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => e.insert(self.map(start, end - start)?),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(self.map(offset, end - offset)?)
+            }
         };
         let (ptr, n) = (m.as_ptr(), m.len());
         drop(long);
@@ -104,8 +106,7 @@ impl Windows {
         // before `self` is dropped, and moving an `Mmap` (the map growing)
         // does not move the memory it maps: the slice stays valid for the
         // lifetime of `&self`.
-        let all = unsafe { std::slice::from_raw_parts(ptr, n) };
-        Ok(&all[(offset - start) as usize..])
+        Ok(unsafe { std::slice::from_raw_parts(ptr, n) })
     }
 
     /// Every mapping made so far.
@@ -147,15 +148,15 @@ impl Source {
                 ParseError::new(0, "a dump file, found an empty file"),
             ));
         }
-        Source::open_file(path, file, meta.len() >= WINDOWED_FROM)
+        Source::open_file(path, file, meta.len(), meta.len() >= WINDOWED_FROM)
     }
 
-    fn open_file(path: &Path, file: File, windowed: bool) -> Result<Source, Error> {
+    /// Maps `file` (`len` bytes, named `path`), whole or in windows.
+    fn open_file(path: &Path, file: File, len: u64, windowed: bool) -> Result<Source, Error> {
         let io = |source| Error::Io {
             path: path.to_path_buf(),
             source,
         };
-        let len = file.metadata().map_err(io)?.len();
         if windowed {
             let w = Windows::new(file, len);
             // Map the first window now: a file that cannot be mapped (a
@@ -297,7 +298,7 @@ mod tests {
         let len = 2 * WINDOW + OVERLAP + 12345;
         let data: Vec<u8> = (0..len).map(|i| (i * 7 + (i >> 12)) as u8).collect();
         std::fs::write(&path, &data).unwrap();
-        let s = Source::open_file(&path, File::open(&path).unwrap(), true).unwrap();
+        let s = Source::open_file(&path, File::open(&path).unwrap(), len, true).unwrap();
         assert!(s.is_mapped());
         assert_eq!(s.len(), len);
         let check = |off: u64, n: u64| {

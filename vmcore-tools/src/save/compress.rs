@@ -42,8 +42,9 @@ impl Compression {
     }
 }
 
-/// A compressor with its reusable state (one per thread): only the state
-/// its kind uses (a deflate state is some 300 KiB, the LZO table 16 KiB).
+/// A compressor with its reusable state (one per thread), made on first use:
+/// only the state its kind uses (a deflate state is some 300 KiB, the LZO
+/// table 16 KiB).
 pub struct Compressor {
     kind: Compression,
     lzo: Option<super::lzo::Lzo1x>,
@@ -63,9 +64,8 @@ impl Compressor {
     pub fn new(kind: Compression) -> Compressor {
         Compressor {
             kind,
-            lzo: (kind == Compression::Lzo).then(super::lzo::Lzo1x::new),
-            zlib: (kind == Compression::Zlib)
-                .then(|| flate2::Compress::new(flate2::Compression::fast(), true)),
+            lzo: None,
+            zlib: None,
         }
     }
 

@@ -257,16 +257,9 @@ fn emit_literals(b: &mut [u8], op: &mut usize, src: &[u8], lit: usize, end: usiz
         b[o] = (t - 3) as u8;
         o += 1;
     } else {
-        let mut tt = t - 18;
         b[o] = 0;
         o += 1;
-        while tt > 255 {
-            tt -= 255;
-            b[o] = 0;
-            o += 1;
-        }
-        b[o] = tt as u8;
-        o += 1;
+        emit_length(b, &mut o, t - 18);
     }
     if t <= 16 && lit + 16 <= src.len() && o + 16 <= b.len() {
         // Short runs (most are): a fixed-size copy, the bytes past the
@@ -276,6 +269,19 @@ fn emit_literals(b: &mut [u8], op: &mut usize, src: &[u8], lit: usize, end: usiz
         b[o..o + t].copy_from_slice(&src[lit..end]);
     }
     *op = o + t;
+}
+
+/// Writes the extension of a length field that was zero: a zero byte per
+/// 255 of `n`, then the rest (`n >= 1`).
+#[inline(always)]
+fn emit_length(b: &mut [u8], o: &mut usize, mut n: usize) {
+    while n > 255 {
+        n -= 255;
+        b[*o] = 0;
+        *o += 1;
+    }
+    b[*o] = n as u8;
+    *o += 1;
 }
 
 /// Writes a match of `len` bytes `dist` back at `b[*op..]`.
@@ -293,16 +299,9 @@ fn emit_match(b: &mut [u8], op: &mut usize, len: usize, dist: usize) {
         b[o] = M3_MARKER | (len - 2) as u8;
         o += 1;
     } else {
-        let mut l = len - M3_MAX_LEN;
         b[o] = M3_MARKER;
         o += 1;
-        while l > 255 {
-            l -= 255;
-            b[o] = 0;
-            o += 1;
-        }
-        b[o] = l as u8;
-        o += 1;
+        emit_length(b, &mut o, len - M3_MAX_LEN);
     }
     b[o] = (off << 2) as u8;
     b[o + 1] = (off >> 6) as u8;

@@ -36,12 +36,14 @@ pub use compress::Compression;
 use filter::{page_filter, DumpLevel, FilterError};
 use writer::{Failure, FileSink, FlatSink, Meta, PassStats, Sink, UTS_LEN};
 
+/// The dump's VMCOREINFO, parsed (for [`page_size`] and [`meta`]).
+pub fn vmcoreinfo(dump: &dyn Dump) -> Option<VmcoreInfo<'_>> {
+    dump.vmcoreinfo().and_then(|v| VmcoreInfo::parse(v).ok())
+}
+
 /// The dump's page size: VMCOREINFO `PAGESIZE`, else what the format says.
-pub fn page_size(dump: &dyn Dump) -> Result<u64, String> {
-    let from_vmcoreinfo = dump
-        .vmcoreinfo()
-        .and_then(|v| VmcoreInfo::parse(v).ok())
-        .and_then(|v| v.page_size().and_then(Result::ok));
+pub fn page_size(dump: &dyn Dump, vi: Option<&VmcoreInfo<'_>>) -> Result<u64, String> {
+    let from_vmcoreinfo = vi.and_then(|v| v.page_size().and_then(Result::ok));
     let ps = from_vmcoreinfo
         .or(dump.info().page_size)
         .ok_or("neither VMCOREINFO PAGESIZE nor the format gives it")?;
@@ -73,15 +75,12 @@ fn utsname_from_memory(dump: &dyn Dump, vi: &VmcoreInfo<'_>) -> Option<[String; 
 }
 
 /// What the output's headers say, taken from the input.
-pub fn meta(dump: &dyn Dump) -> Meta {
-    let vi = dump.vmcoreinfo().and_then(|v| VmcoreInfo::parse(v).ok());
+pub fn meta(dump: &dyn Dump, vi: Option<&VmcoreInfo<'_>>) -> Meta {
     let release = vi
-        .as_ref()
         .and_then(|v| v.osrelease().map(str::to_string))
         .or_else(|| dump.info().release.clone())
         .unwrap_or_default();
     let utsname = vi
-        .as_ref()
         .and_then(|v| utsname_from_memory(dump, v))
         .unwrap_or_else(|| {
             [
@@ -94,12 +93,10 @@ pub fn meta(dump: &dyn Dump) -> Meta {
             ]
         });
     let timestamp = vi
-        .as_ref()
         .and_then(|v| v.crashtime().and_then(Result::ok))
         .unwrap_or(0);
     // makedumpfile (arm64) records NUMBER(PHYS_OFFSET) as phys_base.
     let phys_base = vi
-        .as_ref()
         .and_then(|v| v.number("PHYS_OFFSET").and_then(Result::ok))
         .map_or(0, |n| n as u64);
     let mut notes = Vec::new();
@@ -345,8 +342,9 @@ pub fn save(dump: &dyn Dump, target: &Target, opts: &SaveOptions) -> Result<Summ
     if opts.levels.is_empty() {
         return Err(SaveError::NoLevel);
     }
-    let ps = page_size(dump).map_err(SaveError::PageSize)?;
-    let meta = meta(dump);
+    let vi = vmcoreinfo(dump);
+    let ps = page_size(dump, vi.as_ref()).map_err(SaveError::PageSize)?;
+    let meta = meta(dump, vi.as_ref());
     let input = dump.source().path().to_path_buf();
     let mut tried = Vec::new();
     let mut last: Option<(PassStats, filter::FilterStats, Option<String>, u64)> = None;
@@ -371,19 +369,17 @@ pub fn save(dump: &dyn Dump, target: &Target, opts: &SaveOptions) -> Result<Summ
         // When the pass ended: what follows (syncing, renaming) is `finish`.
         let mut pass_end = None;
         let mut run = |sink: &mut dyn Sink| {
-            let r = writer::write_dump(
+            let pass = writer::Pass {
                 dump,
-                &meta,
-                &filter,
+                meta: &meta,
+                filter: &filter,
                 level,
-                opts.compression,
-                opts.jobs,
-                ps,
-                sink,
-                opts.progress,
-                &mut stats,
-            )
-            .map(|()| stats.clone());
+                comp: opts.compression,
+                jobs: opts.jobs,
+                page_size: ps,
+                progress: opts.progress,
+            };
+            let r = writer::write_dump(&pass, sink, &mut stats).map(|()| stats.clone());
             pass_end = Some(Instant::now());
             r
         };

@@ -41,6 +41,11 @@ fn open_vec(name: &str, b: Vec<u8>) -> Box<dyn Dump> {
     format::from_source(Source::from_vec(name, b)).unwrap()
 }
 
+/// Saves `input` to the file `p`, which must succeed.
+fn save_file(input: &dyn Dump, p: &Path, o: &SaveOptions) -> Summary {
+    save(input, &Target::File(p.to_path_buf()), o).unwrap()
+}
+
 fn opts(levels: &[u32], c: Compression) -> SaveOptions {
     SaveOptions {
         levels: levels.iter().map(|&l| DumpLevel::new(l).unwrap()).collect(),
@@ -120,12 +125,7 @@ fn elf_round_trips_through_every_compression_and_both_containers() {
 fn header_fields_are_makedumpfiles() {
     let input = open_vec("in.elf", elf_input());
     let p = tmp("hdr.kdump");
-    save(
-        input.as_ref(),
-        &Target::File(p.clone()),
-        &opts(&[1], Compression::Lzo),
-    )
-    .unwrap();
+    save_file(input.as_ref(), &p, &opts(&[1], Compression::Lzo));
     let b = std::fs::read(&p).unwrap();
     let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
     let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
@@ -174,12 +174,7 @@ fn filtered_kdump_input_keeps_its_holes() {
         .build();
     let input = open_vec("in.kdump", kd);
     let p = tmp("re.kdump");
-    let s = save(
-        input.as_ref(),
-        &Target::File(p.clone()),
-        &opts(&[1], Compression::Zlib),
-    )
-    .unwrap();
+    let s = save_file(input.as_ref(), &p, &opts(&[1], Compression::Zlib));
     assert!(s.complete);
     assert_eq!(
         (
@@ -214,12 +209,7 @@ fn a_corrupt_input_page_leaves_an_incomplete_file_naming_pfn_and_offset() {
     bytes[off + 3] ^= 0xff;
     let input = open_vec("bad.kdump", bytes);
     let p = tmp("bad-out.kdump");
-    let s = save(
-        input.as_ref(),
-        &Target::File(p.clone()),
-        &opts(&[1], Compression::Lzo),
-    )
-    .unwrap();
+    let s = save_file(input.as_ref(), &p, &opts(&[1], Compression::Lzo));
     assert!(!s.complete);
     let r = s.reason.unwrap();
     assert!(r.starts_with("bad.kdump: pfn 0x40300: "), "{r}");
@@ -269,7 +259,8 @@ fn an_empty_level_list_is_refused() {
 #[test]
 fn meta_counts_cpus_and_finds_vmcoreinfo() {
     let input = open_vec("in.elf", elf_input());
-    let m = meta(input.as_ref());
+    let vi = super::vmcoreinfo(input.as_ref());
+    let m = meta(input.as_ref(), vi.as_ref());
     assert_eq!(m.nr_cpus, 2);
     let (off, size) = m.vmcoreinfo.unwrap();
     assert_eq!(
@@ -294,12 +285,7 @@ fn ladder_input() -> Vec<u8> {
 fn size_at(level: u32, tag: &str) -> u64 {
     let input = open_vec("ladder.elf", ladder_input());
     let p = tmp(&format!("size-{level}-{tag}"));
-    let s = save(
-        input.as_ref(),
-        &Target::File(p.clone()),
-        &opts(&[level], Compression::None),
-    )
-    .unwrap();
+    let s = save_file(input.as_ref(), &p, &opts(&[level], Compression::None));
     std::fs::remove_file(&p).unwrap();
     s.output_bytes
 }
@@ -315,7 +301,7 @@ fn enospc_restarts_at_the_next_level_and_the_result_is_complete() {
         let mut o = opts(&[0, 1], Compression::None);
         o.jobs = jobs;
         o.device_limit = Some(small + PS);
-        let s = save(input.as_ref(), &Target::File(p.clone()), &o).unwrap();
+        let s = save_file(input.as_ref(), &p, &o);
         assert!(s.complete, "{s:?}");
         assert_eq!((s.dump_level, s.levels_tried.clone()), (1, vec![0, 1]));
         assert_eq!(s.excluded.zero, 2000);
@@ -335,7 +321,7 @@ fn one_job_writes_the_file_several_jobs_write() {
             let p = tmp(&format!("jobs-{jobs}-{}.kdump", c.name()));
             let mut o = opts(&[1], c);
             o.jobs = jobs;
-            let s = save(input.as_ref(), &Target::File(p.clone()), &o).unwrap();
+            let s = save_file(input.as_ref(), &p, &o);
             assert!(s.complete, "{s:?}");
             files.push((jobs, c, std::fs::read(&p).unwrap()));
             std::fs::remove_file(&p).unwrap();
@@ -362,7 +348,7 @@ fn no_level_fits(jobs: usize) {
     let mut o = opts(&[0, 1], Compression::None);
     o.jobs = jobs;
     o.device_limit = Some(small / 2);
-    let s = save(input.as_ref(), &Target::File(p.clone()), &o).unwrap();
+    let s = save_file(input.as_ref(), &p, &o);
     assert!(!s.complete);
     assert_eq!(s.levels_tried, vec![0, 1]);
     // The summary counts the last pass as far as it went.
@@ -409,12 +395,7 @@ fn an_elf_file_is_read_with_pread_and_round_trips() {
     assert_eq!(input.file_extent(PhysAddr(BASE + 19 * PS + 1), PS), None);
     assert_eq!(input.file_extent(PhysAddr(BASE + 40 * PS), PS), None);
     let p = tmp("from-file.kdump");
-    let s = save(
-        input.as_ref(),
-        &Target::File(p.clone()),
-        &opts(&[1], Compression::Lzo),
-    )
-    .unwrap();
+    let s = save_file(input.as_ref(), &p, &opts(&[1], Compression::Lzo));
     assert!(s.complete);
     // Opening and saving read no page data through the mapping (pread).
     assert!(

@@ -557,26 +557,56 @@ pub fn pfn_runs(dump: &dyn Dump, page_size: u64) -> Vec<(u64, u64)> {
     v
 }
 
-/// Writes one complete dump at `level` into `sink`; `stats` counts what
-/// was done, also when the pass fails.
-#[allow(clippy::too_many_arguments)]
+/// What one pass writes: the input, its filter and the output's settings.
+#[derive(Clone, Copy)]
+pub struct Pass<'a> {
+    /// The input.
+    pub dump: &'a dyn Dump,
+    /// The output's header fields.
+    pub meta: &'a Meta,
+    /// Which pages to write.
+    pub filter: &'a PageFilter,
+    /// The dump level recorded in the output.
+    pub level: DumpLevel,
+    /// Page compression.
+    pub comp: Compression,
+    /// Compression threads.
+    pub jobs: usize,
+    /// The dump's page size.
+    pub page_size: u64,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+impl std::fmt::Debug for Pass<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pass")
+            .field("level", &self.level)
+            .field("comp", &self.comp)
+            .field("jobs", &self.jobs)
+            .field("page_size", &self.page_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Writes one complete dump into `sink`; `stats` counts what was done,
+/// also when the pass fails.
 pub fn write_dump(
-    dump: &dyn Dump,
-    meta: &Meta,
-    filter: &PageFilter,
-    level: DumpLevel,
-    comp: Compression,
-    jobs: usize,
-    page_size: u64,
+    pass: &Pass<'_>,
     sink: &mut dyn Sink,
-    progress_on: bool,
     stats: &mut PassStats,
 ) -> Result<(), Failure> {
     let mut timed = TimedSink {
         inner: sink,
         spent: Duration::ZERO,
     };
-    let r = write_pass(
+    let r = write_pass(pass, &mut timed, stats);
+    stats.times.write = timed.spent;
+    r
+}
+
+fn write_pass(pass: &Pass<'_>, sink: &mut dyn Sink, stats: &mut PassStats) -> Result<(), Failure> {
+    let Pass {
         dump,
         meta,
         filter,
@@ -584,27 +614,8 @@ pub fn write_dump(
         comp,
         jobs,
         page_size,
-        &mut timed,
-        progress_on,
-        stats,
-    );
-    stats.times.write = timed.spent;
-    r
-}
-
-#[allow(clippy::too_many_arguments)]
-fn write_pass(
-    dump: &dyn Dump,
-    meta: &Meta,
-    filter: &PageFilter,
-    level: DumpLevel,
-    comp: Compression,
-    jobs: usize,
-    page_size: u64,
-    sink: &mut dyn Sink,
-    progress_on: bool,
-    stats: &mut PassStats,
-) -> Result<(), Failure> {
+        progress: progress_on,
+    } = *pass;
     let out = |what: &'static str| move |err| Failure::Output { what, err };
     let started = Instant::now();
     let runs = pfn_runs(dump, page_size);
