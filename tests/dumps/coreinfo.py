@@ -229,10 +229,9 @@ def truth(outdir, a):
                 source=f"vmcore-{run}.elf", makedumpfile_args=f"{opt} -d 31")
     first = next(iter(runs.values()))
     same = all(r["per_cpu"] == first["per_cpu"] for r in runs.values())
-    if not same:
-        # Consumers read the top-level per_cpu for every file; say so rather than mislead.
-        raise SystemExit("crash_notes addresses differ between runs: " +
-                         json.dumps({k: r["per_cpu"] for k, r in runs.items()}))
+    # Per-CPU allocations can land elsewhere from one boot to the next (seen: one run's
+    # crash_notes 4 KiB lower): each file's run has its own in runs.<run>.per_cpu, which is
+    # what consumers read; the top level keeps the first run's, with the flag below.
     t = {
         "generated_by": "tests/dumps/make-dumps.sh",
         "kernel_release": a["kver"],

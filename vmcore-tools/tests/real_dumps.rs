@@ -42,8 +42,13 @@ fn cpus_of(v: &Value) -> Vec<u32> {
         .unwrap_or_default()
 }
 
-fn crash_notes_paddr(truth: &Value, cpu: u32) -> PhysAddr {
-    let per_cpu = truth["per_cpu"].as_array().expect("truth.json per_cpu");
+/// CPU `cpu`'s crash-notes buffer as the guest recorded it before the panic
+/// in the run that made `file` (per-CPU allocations may differ between runs).
+fn crash_notes_paddr(truth: &Value, file: &Value, cpu: u32) -> PhysAddr {
+    let run = file["run"].as_str().expect("file run");
+    let per_cpu = truth["runs"][run]["per_cpu"]
+        .as_array()
+        .unwrap_or_else(|| panic!("truth.json has no runs.{run}.per_cpu"));
     let e = per_cpu
         .iter()
         .find(|e| e["cpu"].as_u64() == Some(u64::from(cpu)))
@@ -99,7 +104,7 @@ fn every_real_dump_gets_the_verdict_its_making_implies() {
             for r in v.rows.iter().filter(|r| r.status == Status::Captured) {
                 let mut buf = [0u8; 424];
                 an.dump
-                    .read_phys(crash_notes_paddr(&truth, r.cpu), &mut buf)
+                    .read_phys(crash_notes_paddr(&truth, f, r.cpu), &mut buf)
                     .unwrap_or_else(|e| panic!("{name}: CPU {} buffer: {e}", r.cpu));
                 let Ok(CrashNote::Saved(pr)) = crash_note::parse(&buf) else {
                     panic!("{name}: CPU {} buffer holds no note", r.cpu)
@@ -115,7 +120,7 @@ fn every_real_dump_gets_the_verdict_its_making_implies() {
             for &cpu in &missing {
                 let mut buf = [0u8; 424];
                 an.dump
-                    .read_phys(crash_notes_paddr(&truth, cpu), &mut buf)
+                    .read_phys(crash_notes_paddr(&truth, f, cpu), &mut buf)
                     .unwrap_or_else(|e| panic!("{name}: CPU {cpu} buffer: {e}"));
                 assert_eq!(
                     crash_note::parse(&buf),
@@ -411,7 +416,7 @@ fn notes_buffers_are_found_in_memory_where_the_guest_said() {
             let idx = r.note_index.expect("note index");
             assert_eq!(
                 found[idx],
-                Some(crash_notes_paddr(&truth, r.cpu).get()),
+                Some(crash_notes_paddr(&truth, &f, r.cpu).get()),
                 "{name}: CPU {} note {idx}",
                 r.cpu
             );
