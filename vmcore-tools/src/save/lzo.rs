@@ -60,9 +60,6 @@ const TABLE_LEN: usize = 1 << HASH_BITS;
 pub struct Lzo1x {
     table: Box<[u32; TABLE_LEN]>,
     base: u32,
-    /// The stream being built: written by index, so each byte costs no
-    /// length or capacity update, then appended to the caller's vector.
-    scratch: Vec<u8>,
 }
 
 impl Default for Lzo1x {
@@ -127,7 +124,6 @@ impl Lzo1x {
         Lzo1x {
             table: Box::new([0; TABLE_LEN]),
             base: 0,
-            scratch: Vec::new(),
         }
     }
 
@@ -162,149 +158,209 @@ impl Lzo1x {
                 0
             }
         };
-        // The worst case (incompressible input) needs n + n/16 + 64 + 3;
-        // 16 more for literal copies of a fixed 16 bytes.
-        let room = n + n / 16 + 64 + 3 + 16;
-        if self.scratch.len() < room {
-            self.scratch.resize(room, 0);
-        }
-        let op = if n <= M3_MAX_OFFSET {
-            self.encode::<true>(src, base)
-        } else {
-            self.encode::<false>(src, base)
-        };
-        out.extend_from_slice(&self.scratch[..op]);
-    }
-
-    /// Writes the stream of `src` into `scratch` (which has room for its
-    /// worst case) and returns its length. `SMALL`: `src` is at most
-    /// `M3_MAX_OFFSET` long, so no earlier position is out of reach and
-    /// the distance needs no bound of its own.
-    #[inline(always)]
-    fn encode<const SMALL: bool>(&mut self, src: &[u8], base: u32) -> usize {
-        let n = src.len();
-        let table = &mut *self.table;
-        let b = &mut self.scratch[..];
-        let mut op = 0usize; // bytes of the stream so far
-        let mut lit = 0usize; // first literal not yet emitted
-        let mut ip = 4usize; // the first literal run is at least 4 bytes
-                             // Positions are stored as `base + ip + 1`.
-        let base1 = base.wrapping_add(1);
-        while ip + 4 <= n {
-            // SAFETY: `ip + 4 <= n`.
-            let v = unsafe { u32_at(src, ip) };
-            let h = hash(v);
-            let pos = base1.wrapping_add(ip as u32);
-            let e = table[h];
-            table[h] = pos;
-            // One test instead of three: an entry of this call gives a
-            // position before `ip`; an empty or earlier-call one (at most
-            // `base`) wraps to at least `2^32 - base - 1`, which is `n` or
-            // more (the caller keeps `base + n + 1` within a `u32`).
-            let m = e.wrapping_sub(base1) as usize;
-            let reach_ok = if SMALL {
-                m < ip
+        // The stream is written straight into `out`'s spare capacity.
+        // Its worst case (incompressible input) is n + n/16 + 64 + 3 bytes;
+        // 16 more let literal copies and match codes store whole words past
+        // what they keep.
+        out.reserve(n + n / 16 + 64 + 3 + 16);
+        let len = out.len();
+        // SAFETY: `out` has that room after `len`, and `encode` writes
+        // only inside it (see there).
+        let op = unsafe {
+            let dst = out.as_mut_ptr().add(len);
+            if n <= M3_MAX_OFFSET {
+                encode::<true>(&mut self.table, src, dst, base)
             } else {
-                m < ip && ip - m <= M3_MAX_OFFSET
-            };
-            // Without a usable entry the candidate is the previous byte
-            // (distance 1, always in reach: `ip >= 4`), which finds runs
-            // of one byte value without a branch of its own.
-            let m = if reach_ok { m } else { ip - 1 };
-            // SAFETY: `m < ip` and `ip + 4 <= n`.
-            if unsafe { u32_at(src, m) } == v {
-                let dist = ip - m;
-                let len = 4 + common_len(src, m + 4, ip + 4);
-                emit_literals(b, &mut op, src, lit, ip);
-                emit_match(b, &mut op, len, dist);
-                ip += len;
-                lit = ip;
-                // Also remember a position inside the match (liblzo2 does
-                // not): a repeat of its tail is then found.
-                if ip + 2 <= n {
-                    let p = ip - 2;
-                    // SAFETY: `p + 4 == ip + 2 <= n`.
-                    let w = unsafe { u32_at(src, p) };
-                    table[hash(w)] = base1.wrapping_add(p as u32);
-                }
-                continue;
+                encode::<false>(&mut self.table, src, dst, base)
             }
-            // Skip faster through data that does not match.
-            ip += 1 + ((ip - lit) >> SKIP_SHIFT);
-        }
-        emit_literals(b, &mut op, src, lit, n);
-        b[op..op + 3].copy_from_slice(&[M4_MARKER | 1, 0, 0]);
-        op + 3
+        };
+        // SAFETY: `encode` initialised the `op` bytes after `len`.
+        unsafe { out.set_len(len + op) };
     }
 }
 
-/// Writes the literal run `src[lit..end]` at `b[*op..]`.
+/// Writes the stream of `src` at `dst` and returns its length. `SMALL`:
+/// `src` is at most `M3_MAX_OFFSET` long, so no earlier position is out of
+/// reach and the distance needs no bound of its own.
+///
+/// # Safety
+/// `dst` is valid for writes of `n + n/16 + 64 + 3 + 16` bytes (`n` the
+/// length of `src`). The stream never exceeds `n + n/16 + 64 + 3` (liblzo2's
+/// bound for LZO1X-1; here a match of 4 or more bytes costs at most 3, a
+/// literal run at most 3 + t/255 bytes of code, and the end marker 3), and
+/// no store reaches more than 15 bytes past the stream's current end
+/// (a 16-byte literal copy; the words of match codes and short runs).
 #[inline(always)]
-fn emit_literals(b: &mut [u8], op: &mut usize, src: &[u8], lit: usize, end: usize) {
+unsafe fn encode<const SMALL: bool>(
+    table: &mut [u32; TABLE_LEN],
+    src: &[u8],
+    dst: *mut u8,
+    base: u32,
+) -> usize {
+    let n = src.len();
+    let mut op = 0usize; // bytes of the stream so far
+    let mut lit = 0usize; // first literal not yet emitted
+    let mut ip = 4usize; // the first literal run is at least 4 bytes
+    // Positions are stored as `base + ip + 1`.
+    let base1 = base.wrapping_add(1);
+    while ip + 4 <= n {
+        // SAFETY: `ip + 4 <= n`.
+        let v = unsafe { u32_at(src, ip) };
+        let h = hash(v);
+        let pos = base1.wrapping_add(ip as u32);
+        let e = table[h];
+        table[h] = pos;
+        // One test instead of three: an entry of this call gives a
+        // position before `ip`; an empty or earlier-call one (at most
+        // `base`) wraps to at least `2^32 - base - 1`, which is `n` or
+        // more (the caller keeps `base + n + 1` within a `u32`).
+        let m = e.wrapping_sub(base1) as usize;
+        let reach_ok = if SMALL {
+            m < ip
+        } else {
+            m < ip && ip - m <= M3_MAX_OFFSET
+        };
+        // Without a usable entry the candidate is the previous byte
+        // (distance 1, always in reach: `ip >= 4`), which finds runs
+        // of one byte value without a branch of its own.
+        let m = if reach_ok { m } else { ip - 1 };
+        // SAFETY: `m < ip` and `ip + 4 <= n`.
+        if unsafe { u32_at(src, m) } == v {
+            let dist = ip - m;
+            let len = 4 + common_len(src, m + 4, ip + 4);
+            let t = ip - lit;
+            // SAFETY: within the room the caller gives (see above).
+            unsafe {
+                if t <= 3 {
+                    // Not the stream's first run (that one is at least
+                    // 4 bytes: `ip` starts at 4), so a match precedes:
+                    // the count goes into its last-but-one byte, and the
+                    // bytes are copied as one word (`lit + 4 <= ip + 1`,
+                    // inside `src`).
+                    if t != 0 {
+                        *dst.add(op - 2) |= t as u8;
+                        dst.add(op).cast::<u32>().write_unaligned(u32_at(src, lit));
+                        op += t;
+                    }
+                } else {
+                    emit_literals(dst, &mut op, src, lit, ip);
+                }
+                emit_match(dst, &mut op, len, dist);
+            }
+            ip += len;
+            lit = ip;
+            if ip + 4 > n {
+                break;
+            }
+            // Also remember a position inside the match (liblzo2 does
+            // not): a repeat of its tail is then found.
+            let p = ip - 2;
+            // SAFETY: `p + 4 == ip + 2 <= n`.
+            let w = unsafe { u32_at(src, p) };
+            table[hash(w)] = base1.wrapping_add(p as u32);
+            continue;
+        }
+        // Skip faster through data that does not match.
+        ip += 1 + ((ip - lit) >> SKIP_SHIFT);
+    }
+    // SAFETY: as above; the end marker is the stream's last 3 bytes.
+    unsafe {
+        emit_literals(dst, &mut op, src, lit, n);
+        dst.add(op).cast::<[u8; 3]>().write_unaligned([M4_MARKER | 1, 0, 0]);
+    }
+    op + 3
+}
+
+/// Writes the literal run `src[lit..end]` at `dst + *op`.
+///
+/// # Safety
+/// `dst + *op` has room for the run's code and bytes, and 16 more.
+#[inline(always)]
+unsafe fn emit_literals(dst: *mut u8, op: &mut usize, src: &[u8], lit: usize, end: usize) {
     let t = end - lit;
     if t == 0 {
         return;
     }
     let mut o = *op;
-    if o == 0 && t <= 238 {
-        // Only as the stream's first byte: `17 + t` literals follow.
-        b[0] = (17 + t) as u8;
-        o = 1;
-    } else if t <= 3 {
-        // In the low two bits of the previous match's last-but-one byte.
-        b[o - 2] |= t as u8;
-    } else if t <= 18 {
-        b[o] = (t - 3) as u8;
-        o += 1;
-    } else {
-        b[o] = 0;
-        o += 1;
-        emit_length(b, &mut o, t - 18);
-    }
-    if t <= 16 && lit + 16 <= src.len() && o + 16 <= b.len() {
-        // Short runs (most are): a fixed-size copy, the bytes past the
-        // run overwritten by what follows.
-        b[o..o + 16].copy_from_slice(&src[lit..lit + 16]);
-    } else {
-        b[o..o + t].copy_from_slice(&src[lit..end]);
+    // SAFETY (all writes): inside the room the caller gives.
+    unsafe {
+        if o == 0 && t <= 238 {
+            // Only as the stream's first byte: `17 + t` literals follow.
+            *dst = (17 + t) as u8;
+            o = 1;
+        } else if t <= 3 {
+            // In the low two bits of the previous match's last-but-one byte.
+            *dst.add(o - 2) |= t as u8;
+        } else if t <= 18 {
+            *dst.add(o) = (t - 3) as u8;
+            o += 1;
+        } else {
+            *dst.add(o) = 0;
+            o += 1;
+            emit_length(dst, &mut o, t - 18);
+        }
+        let s = src.as_ptr().add(lit);
+        if t <= 16 && lit + 16 <= src.len() {
+            // Short runs (most are): one fixed-size copy, the bytes past the
+            // run overwritten by what follows.
+            dst.add(o).cast::<[u8; 16]>().write_unaligned(s.cast::<[u8; 16]>().read_unaligned());
+        } else {
+            std::ptr::copy_nonoverlapping(s, dst.add(o), t);
+        }
     }
     *op = o + t;
 }
 
 /// Writes the extension of a length field that was zero: a zero byte per
 /// 255 of `n`, then the rest (`n >= 1`).
+///
+/// # Safety
+/// `dst + *o` has room for `n / 255 + 1` bytes.
 #[inline(always)]
-fn emit_length(b: &mut [u8], o: &mut usize, mut n: usize) {
-    while n > 255 {
-        n -= 255;
-        b[*o] = 0;
-        *o += 1;
+unsafe fn emit_length(dst: *mut u8, o: &mut usize, mut n: usize) {
+    // SAFETY (all writes): inside the room the caller gives.
+    unsafe {
+        while n > 255 {
+            n -= 255;
+            *dst.add(*o) = 0;
+            *o += 1;
+        }
+        *dst.add(*o) = n as u8;
     }
-    b[*o] = n as u8;
     *o += 1;
 }
 
-/// Writes a match of `len` bytes `dist` back at `b[*op..]`.
+/// Writes a match of `len` bytes `dist` back at `dst + *op`.
+///
+/// # Safety
+/// `dst + *op` has room for the match's code, and 16 bytes more.
 #[inline(always)]
-fn emit_match(b: &mut [u8], op: &mut usize, len: usize, dist: usize) {
+unsafe fn emit_match(dst: *mut u8, op: &mut usize, len: usize, dist: usize) {
     let off = dist - 1;
     let mut o = *op;
-    if len <= M2_MAX_LEN && dist <= M2_MAX_OFFSET {
-        b[o] = (((len - 1) << 5) | ((off & 7) << 2)) as u8;
-        b[o + 1] = (off >> 3) as u8;
-        *op = o + 2;
-        return;
-    }
-    if len <= M3_MAX_LEN {
-        b[o] = M3_MARKER | (len - 2) as u8;
+    // SAFETY (all writes): inside the room the caller gives.
+    unsafe {
+        // `len <= M2_MAX_LEN && dist <= M2_MAX_OFFSET` in one test
+        // (`len >= 4`, `dist >= 1`).
+        if (len - 1) / M2_MAX_LEN | off / M2_MAX_OFFSET == 0 {
+            let code = ((len - 1) << 5) | ((off & 7) << 2) | ((off >> 3) << 8);
+            dst.add(o).cast::<u16>().write_unaligned((code as u16).to_le());
+            *op = o + 2;
+            return;
+        }
+        if len <= M3_MAX_LEN {
+            // The marker and the distance in one store; its fourth byte
+            // is overwritten by what follows.
+            let code = (M3_MARKER as usize | (len - 2)) | (off << 10);
+            dst.add(o).cast::<u32>().write_unaligned((code as u32).to_le());
+            *op = o + 3;
+            return;
+        }
+        *dst.add(o) = M3_MARKER;
         o += 1;
-    } else {
-        b[o] = M3_MARKER;
-        o += 1;
-        emit_length(b, &mut o, len - M3_MAX_LEN);
+        emit_length(dst, &mut o, len - M3_MAX_LEN);
+        dst.add(o).cast::<u16>().write_unaligned(((off << 2) as u16).to_le());
     }
-    b[o] = (off << 2) as u8;
-    b[o + 1] = (off >> 6) as u8;
     *op = o + 2;
 }
 
