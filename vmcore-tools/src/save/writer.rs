@@ -50,10 +50,12 @@ use crate::mem::PhysMem;
 pub const UTS_LEN: usize = 65;
 /// Pages per batch handed to a compression thread.
 const BATCH_PAGES: usize = 32;
-/// Page data buffered before a write.
+/// Page data buffered before a write (at most this much: a batch
+/// compressed in place is flushed before it could pass it).
 const DATA_FLUSH: usize = 256 << 10;
-/// Descriptors buffered before a write.
-const DESC_FLUSH: usize = 4096;
+/// Descriptors buffered before a write (24 KiB; they are written far less
+/// often than page data, and peak memory counts).
+const DESC_FLUSH: usize = 1024;
 /// Input bytes covered between releases of the input mapping's resident pages.
 const RELEASE_EVERY: u64 = 4 << 20;
 
@@ -693,7 +695,10 @@ fn write_pass(pass: &Pass<'_>, sink: &mut dyn Sink, stats: &mut PassStats) -> Re
             layout: &layout,
             data_off,
             data_start: data_off,
-            data_buf: Vec::with_capacity(DATA_FLUSH + ps * BATCH_PAGES),
+            // Room for a batch of pages past `DATA_FLUSH` (written page by
+            // page, with several jobs), and a compressor's worst case for a
+            // page before it is stored raw instead.
+            data_buf: Vec::with_capacity(DATA_FLUSH + ps * BATCH_PAGES + ps / 8 + 128),
             desc_buf: Vec::with_capacity(DESC_FLUSH * PAGE_DESC_SIZE as usize),
             desc_idx: 0,
             desc_flushed: 0,
@@ -755,7 +760,7 @@ fn write_pass(pass: &Pass<'_>, sink: &mut dyn Sink, stats: &mut PassStats) -> Re
                 pending.insert(d.seq, d);
                 while let Some(d) = pending.remove(&next) {
                     next += 1;
-                    let failed = wr.emit(&d).is_err();
+                    let failed = wr.emit(&d, false).is_err();
                     let mut o = d.out;
                     o.clear();
                     let _ = spare_tx.send((d.spare, o));
@@ -839,9 +844,15 @@ impl Emit<'_> {
     }
 
     fn push_data(&mut self, body: &[u8], flags: u32) -> Result<(), Failure> {
-        let d = desc(self.data_off, body.len() as u32, flags);
-        self.data_off += body.len() as u64;
         self.data_buf.extend_from_slice(body);
+        self.push_placed(body.len(), flags)
+    }
+
+    /// The descriptor of the page data that ends `data_buf`, `len` bytes
+    /// (put there already).
+    fn push_placed(&mut self, len: usize, flags: u32) -> Result<(), Failure> {
+        let d = desc(self.data_off, len as u32, flags);
+        self.data_off += len as u64;
         if self.data_buf.len() >= DATA_FLUSH {
             self.flush_data()?;
         }
@@ -1080,12 +1091,23 @@ struct Inline<'a, 'b> {
 }
 
 impl<'x> Pipe<'x> for Inline<'_, '_> {
-    fn send(&mut self, b: Batch<'x>) -> bool {
-        let d = compress_batch(&mut self.c, b, self.zero_excluded, self.ps);
-        let ok = self.out.emit(&d).is_ok();
-        let mut out = d.out;
-        out.clear();
-        self.spare = Some((d.spare, out));
+    fn send(&mut self, mut b: Batch<'x>) -> bool {
+        // Compressed straight onto the end of the page-data buffer: no
+        // copy from the batch's own output buffer (which stays unused).
+        // What is buffered goes out first if the batch could take the
+        // buffer past `DATA_FLUSH`, so it never holds more.
+        let w = &mut self.out.w;
+        if w.data_buf.len() + b.pfns.len() * self.ps > DATA_FLUSH {
+            if let Err(f) = w.flush_data() {
+                self.out.failure.get_or_insert(f);
+                return false;
+            }
+        }
+        let own_out = std::mem::replace(&mut b.out, std::mem::take(&mut self.out.w.data_buf));
+        let mut d = compress_batch(&mut self.c, b, self.zero_excluded, self.ps);
+        self.out.w.data_buf = std::mem::take(&mut d.out);
+        let ok = self.out.emit(&d, true).is_ok();
+        self.spare = Some((d.spare, own_out));
         ok
     }
     fn buffers(&mut self) -> Option<(Vec<u8>, Vec<u8>)> {
@@ -1108,7 +1130,10 @@ struct Out<'a> {
 impl Out<'_> {
     /// Writes one compressed batch (the next in pfn order); keeps the
     /// failure, if any, for the pass to report.
-    fn emit(&mut self, d: &Done) -> Result<(), ()> {
+    ///
+    /// `placed`: the batch was compressed onto the end of the page-data
+    /// buffer (`Inline`), its bodies are there already and `d.out` is empty.
+    fn emit(&mut self, d: &Done, placed: bool) -> Result<(), ()> {
         if self.failure.is_some() {
             return Err(());
         }
@@ -1136,9 +1161,13 @@ impl Out<'_> {
                         st.raw += 1;
                     }
                     let n = *len as usize;
-                    let body = d.out.get(off..off + n).unwrap_or(&[]);
-                    off += n;
-                    self.w.push_data(body, *flags)
+                    if placed {
+                        self.w.push_placed(n, *flags)
+                    } else {
+                        let body = d.out.get(off..off + n).unwrap_or(&[]);
+                        off += n;
+                        self.w.push_data(body, *flags)
+                    }
                 }
             };
             if let Err(e) = r {
