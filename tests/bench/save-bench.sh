@@ -10,7 +10,8 @@
 #   vmcore save -d 31 -c lzo|zlib|zstd  the static aarch64 musl build under qemu-aarch64-static
 #                                     (same emulation cost as makedumpfile), and the native
 #                                     x86_64 build for reference
-# min/median wall seconds of N runs (default 3), input MB/s, output size, peak RSS, ratios.
+# min/median wall seconds of N runs (default 3) until the output is on disk (the tool, then an
+# fsync of its output file), input MB/s, output size, peak RSS, ratios.
 # A `vmcore` without the `save` subcommand is reported and left out.
 #
 # Then the LZO encoders alone (liblzo2 lzo1x_1_compress against vmcore save's, both arm64 under

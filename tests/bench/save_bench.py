@@ -3,8 +3,11 @@
 Run through save-bench.sh. Not a test: it prints numbers and asserts no times.
 
 Each run writes a real output file (removed after its size is taken). Measured per run:
-  wall      seconds from fork to exit of the whole command (for arm64 binaries: the
-            qemu-aarch64-static process, i.e. including the emulation);
+  wall      seconds from fork until the output is on disk: the whole command's exit (for
+            arm64 binaries: the qemu-aarch64-static process, i.e. including the emulation),
+            then an fsync of the output file. `vmcore save` syncs its output before it
+            exits (the fsync after finds nothing to write); makedumpfile leaves that to the
+            kdump script's `sync`, and a dump not yet on disk is not saved;
   peak RSS  ru_maxrss of the child from wait4() (for arm64 binaries: the qemu-user process,
             which holds the emulated program's memory plus QEMU's own translator and code
             cache, so it is an upper bound on what the program would use natively);
@@ -33,6 +36,12 @@ def run_once(cmd, out, env):
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, ru = os.wait4(p.pid, 0)
+    if os.path.exists(out):
+        fd = os.open(out, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     wall = time.perf_counter() - t0
     err = p.stderr.read().decode(errors="replace")
     p.stderr.close()
@@ -124,7 +133,8 @@ def main():
               end="")
     print()
     print(f"\n{a.runs} runs each; peak RSS of arm64 binaries is the qemu-aarch64-static process's "
-          "ru_maxrss (program + emulator); input MB/s = apparent input size / wall.")
+          "ru_maxrss (program + emulator); wall includes an fsync of the output after the tool "
+          "exits; input MB/s = apparent input size / wall.")
     return 0
 
 
