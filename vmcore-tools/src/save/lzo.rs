@@ -201,7 +201,7 @@ unsafe fn encode<const SMALL: bool>(
     let mut op = 0usize; // bytes of the stream so far
     let mut lit = 0usize; // first literal not yet emitted
     let mut ip = 4usize; // the first literal run is at least 4 bytes
-    // Positions are stored as `base + ip + 1`.
+                         // Positions are stored as `base + ip + 1`.
     let base1 = base.wrapping_add(1);
     while ip + 4 <= n {
         // SAFETY: `ip + 4 <= n`.
@@ -266,7 +266,9 @@ unsafe fn encode<const SMALL: bool>(
     // SAFETY: as above; the end marker is the stream's last 3 bytes.
     unsafe {
         emit_literals(dst, &mut op, src, lit, n);
-        dst.add(op).cast::<[u8; 3]>().write_unaligned([M4_MARKER | 1, 0, 0]);
+        dst.add(op)
+            .cast::<[u8; 3]>()
+            .write_unaligned([M4_MARKER | 1, 0, 0]);
     }
     op + 3
 }
@@ -282,7 +284,7 @@ unsafe fn emit_literals(dst: *mut u8, op: &mut usize, src: &[u8], lit: usize, en
         return;
     }
     let mut o = *op;
-    // SAFETY (all writes): inside the room the caller gives.
+    // SAFETY: every write is inside the room the caller gives.
     unsafe {
         if o == 0 && t <= 238 {
             // Only as the stream's first byte: `17 + t` literals follow.
@@ -303,7 +305,9 @@ unsafe fn emit_literals(dst: *mut u8, op: &mut usize, src: &[u8], lit: usize, en
         if t <= 16 && lit + 16 <= src.len() {
             // Short runs (most are): one fixed-size copy, the bytes past the
             // run overwritten by what follows.
-            dst.add(o).cast::<[u8; 16]>().write_unaligned(s.cast::<[u8; 16]>().read_unaligned());
+            dst.add(o)
+                .cast::<[u8; 16]>()
+                .write_unaligned(s.cast::<[u8; 16]>().read_unaligned());
         } else {
             std::ptr::copy_nonoverlapping(s, dst.add(o), t);
         }
@@ -318,7 +322,7 @@ unsafe fn emit_literals(dst: *mut u8, op: &mut usize, src: &[u8], lit: usize, en
 /// `dst + *o` has room for `n / 255 + 1` bytes.
 #[inline(always)]
 unsafe fn emit_length(dst: *mut u8, o: &mut usize, mut n: usize) {
-    // SAFETY (all writes): inside the room the caller gives.
+    // SAFETY: every write is inside the room the caller gives.
     unsafe {
         while n > 255 {
             n -= 255;
@@ -338,13 +342,15 @@ unsafe fn emit_length(dst: *mut u8, o: &mut usize, mut n: usize) {
 unsafe fn emit_match(dst: *mut u8, op: &mut usize, len: usize, dist: usize) {
     let off = dist - 1;
     let mut o = *op;
-    // SAFETY (all writes): inside the room the caller gives.
+    // SAFETY: every write is inside the room the caller gives.
     unsafe {
         // `len <= M2_MAX_LEN && dist <= M2_MAX_OFFSET` in one test
         // (`len >= 4`, `dist >= 1`).
-        if (len - 1) / M2_MAX_LEN | off / M2_MAX_OFFSET == 0 {
+        if ((len - 1) / M2_MAX_LEN) | (off / M2_MAX_OFFSET) == 0 {
             let code = ((len - 1) << 5) | ((off & 7) << 2) | ((off >> 3) << 8);
-            dst.add(o).cast::<u16>().write_unaligned((code as u16).to_le());
+            dst.add(o)
+                .cast::<u16>()
+                .write_unaligned((code as u16).to_le());
             *op = o + 2;
             return;
         }
@@ -352,14 +358,18 @@ unsafe fn emit_match(dst: *mut u8, op: &mut usize, len: usize, dist: usize) {
             // The marker and the distance in one store; its fourth byte
             // is overwritten by what follows.
             let code = (M3_MARKER as usize | (len - 2)) | (off << 10);
-            dst.add(o).cast::<u32>().write_unaligned((code as u32).to_le());
+            dst.add(o)
+                .cast::<u32>()
+                .write_unaligned((code as u32).to_le());
             *op = o + 3;
             return;
         }
         *dst.add(o) = M3_MARKER;
         o += 1;
         emit_length(dst, &mut o, len - M3_MAX_LEN);
-        dst.add(o).cast::<u16>().write_unaligned(((off << 2) as u16).to_le());
+        dst.add(o)
+            .cast::<u16>()
+            .write_unaligned(((off << 2) as u16).to_le());
     }
     *op = o + 2;
 }
