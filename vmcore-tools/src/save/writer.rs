@@ -1281,7 +1281,10 @@ mod tests {
         for i in 0..n {
             sink.write_at(i << 20, &chunk).unwrap();
         }
-        assert!(sink.unsynced < SYNC_EVERY);
+        // The first request (at SYNC_EVERY) always finds the channel empty;
+        // later ones are dropped while a sync is still running (a busy
+        // machine), so only that first reset is certain.
+        assert!(sink.unsynced <= (n << 20) - SYNC_EVERY);
         assert_eq!(sink.output_bytes(), n << 20);
         let (file, synced) = sink.finish();
         synced.unwrap();
