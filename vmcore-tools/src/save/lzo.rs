@@ -198,10 +198,10 @@ unsafe fn encode<const SMALL: bool>(
     base: u32,
 ) -> usize {
     let n = src.len();
-    let mut op = 0usize; // bytes of the stream so far
-    let mut lit = 0usize; // first literal not yet emitted
-    let mut ip = 4usize; // the first literal run is at least 4 bytes
-                         // Positions are stored as `base + ip + 1`.
+    // Bytes of the stream so far; the first literal not yet emitted; the
+    // next position probed (the first literal run is at least 4 bytes).
+    let (mut op, mut lit, mut ip) = (0usize, 0usize, 4usize);
+    // Positions are stored as `base + ip + 1`.
     let base1 = base.wrapping_add(1);
     while ip + 4 <= n {
         // SAFETY: `ip + 4 <= n`.
@@ -255,7 +255,7 @@ unsafe fn encode<const SMALL: bool>(
             // Also remember a position inside the match (liblzo2 does
             // not): a repeat of its tail is then found.
             let p = ip - 2;
-            // SAFETY: `p + 4 == ip + 2 <= n`.
+            // SAFETY: `p + 4 == ip + 2 < ip + 4 <= n`.
             let w = unsafe { u32_at(src, p) };
             table[hash(w)] = base1.wrapping_add(p as u32);
             continue;
