@@ -336,6 +336,21 @@ fn describe_failure(f: &Failure, input: &Path, level: DumpLevel) -> String {
 /// larger than makedumpfile's in the capture kernel.)
 const FLAT_BUF: usize = 64 << 10;
 
+/// The pipe size asked for when the flattened stream goes into a pipe: a
+/// 256 KiB write of page data then fits whole and the reader (`dd`, `ssh`)
+/// takes it in one read; with the default 64 KiB each write filled the pipe
+/// four times, and on one CPU each time was a switch to the reader and back.
+const STDOUT_PIPE_SIZE: libc::c_int = 256 << 10;
+
+/// Asks for a `STDOUT_PIPE_SIZE` buffer if standard output is a pipe (on
+/// anything else `F_SETPIPE_SZ` fails, and a refusal leaves the pipe as it
+/// was: either way nothing changes but speed).
+fn widen_stdout_pipe() {
+    // SAFETY: fcntl(F_SETPIPE_SZ) takes an integer argument and touches no
+    // memory of this process.
+    unsafe { libc::fcntl(libc::STDOUT_FILENO, libc::F_SETPIPE_SZ, STDOUT_PIPE_SIZE) };
+}
+
 /// Saves `dump` to `target`.
 pub fn save(dump: &dyn Dump, target: &Target, opts: &SaveOptions) -> Result<Summary, SaveError> {
     let start = Instant::now();
@@ -451,6 +466,7 @@ pub fn save(dump: &dyn Dump, target: &Target, opts: &SaveOptions) -> Result<Summ
                 (finish_file(r, file, &part, p, has_next, &mut output), bytes)
             }
             Target::FlatStdout => {
+                widen_stdout_pipe();
                 let out = io::stdout();
                 let w = BufWriter::with_capacity(FLAT_BUF, out.lock());
                 match FlatSink::new(w) {
