@@ -38,6 +38,17 @@ enum Backing {
     Windows(Windows),
 }
 
+impl Backing {
+    /// The file's length in bytes.
+    fn len(&self) -> u64 {
+        match self {
+            Backing::Map(m) => m.len() as u64,
+            Backing::Owned(v) => v.len() as u64,
+            Backing::Windows(w) => w.len,
+        }
+    }
+}
+
 /// A file mapped window by window; mappings live as long as the source, so
 /// slices of them can be handed out.
 struct Windows {
@@ -180,11 +191,7 @@ impl Source {
     }
 
     fn with_backing(path: PathBuf, backing: Backing) -> Source {
-        let len = match &backing {
-            Backing::Map(m) => m.len() as u64,
-            Backing::Owned(v) => v.len() as u64,
-            Backing::Windows(w) => w.len,
-        };
+        let len = backing.len();
         let pages = len.div_ceil(TOUCH_PAGE);
         let words = pages.div_ceil(64) as usize;
         let mut touched = Vec::with_capacity(words);
@@ -209,11 +216,7 @@ impl Source {
 
     /// File size in bytes.
     pub fn len(&self) -> u64 {
-        match &self.backing {
-            Backing::Map(m) => m.len() as u64,
-            Backing::Owned(v) => v.len() as u64,
-            Backing::Windows(w) => w.len,
-        }
+        self.backing.len()
     }
 
     /// True for an empty file.

@@ -336,11 +336,11 @@ fn describe_failure(f: &Failure, input: &Path, level: DumpLevel) -> String {
 /// larger than makedumpfile's in the capture kernel.)
 const FLAT_BUF: usize = 64 << 10;
 
-/// The pipe size asked for when the flattened stream goes into a pipe: a
-/// 256 KiB write of page data then fits whole and the reader (`dd`, `ssh`)
+/// The pipe size asked for when the flattened stream goes into a pipe: one
+/// write of page data (256 KiB) then fits whole and the reader (`dd`, `ssh`)
 /// takes it in one read; with the default 64 KiB each write filled the pipe
 /// four times, and on one CPU each time was a switch to the reader and back.
-const STDOUT_PIPE_SIZE: libc::c_int = 256 << 10;
+const STDOUT_PIPE_SIZE: libc::c_int = writer::DATA_FLUSH as libc::c_int;
 
 /// Asks for a `STDOUT_PIPE_SIZE` buffer if standard output is a pipe (on
 /// anything else `F_SETPIPE_SZ` fails, and a refusal leaves the pipe as it
@@ -361,6 +361,9 @@ pub fn save(dump: &dyn Dump, target: &Target, opts: &SaveOptions) -> Result<Summ
     let ps = page_size(dump, vi.as_ref()).map_err(SaveError::PageSize)?;
     let meta = meta(dump, vi.as_ref());
     let input = dump.source().path().to_path_buf();
+    if *target == Target::FlatStdout {
+        widen_stdout_pipe();
+    }
     let mut tried = Vec::new();
     let mut last: Option<(PassStats, filter::FilterStats, Option<String>, u64)> = None;
     let mut filter_secs = 0.0;
@@ -466,7 +469,6 @@ pub fn save(dump: &dyn Dump, target: &Target, opts: &SaveOptions) -> Result<Summ
                 (finish_file(r, file, &part, p, has_next, &mut output), bytes)
             }
             Target::FlatStdout => {
-                widen_stdout_pipe();
                 let out = io::stdout();
                 let w = BufWriter::with_capacity(FLAT_BUF, out.lock());
                 match FlatSink::new(w) {

@@ -52,7 +52,7 @@ pub const UTS_LEN: usize = 65;
 const BATCH_PAGES: usize = 32;
 /// Page data buffered before a write (at most this much: a batch
 /// compressed in place is flushed before it could pass it).
-const DATA_FLUSH: usize = 256 << 10;
+pub(crate) const DATA_FLUSH: usize = 256 << 10;
 /// Descriptors buffered before a write (24 KiB; they are written far less
 /// often than page data, and peak memory counts).
 const DESC_FLUSH: usize = 1024;
@@ -489,10 +489,8 @@ enum PageAt<'a> {
 struct Batch<'a> {
     seq: u64,
     pfns: Vec<u64>,
-    /// Per pfn: true when the input does not hold it.
-    absent: Vec<bool>,
-    /// Per present pfn, in order: where its bytes are.
-    at: Vec<PageAt<'a>>,
+    /// Per pfn: where its bytes are; `None` when the input does not hold it.
+    at: Vec<Option<PageAt<'a>>>,
     /// `BATCH_PAGES` pages of room; the first `filled` bytes are the
     /// batch's copied pages, in order.
     data: Vec<u8>,
@@ -507,7 +505,6 @@ impl<'a> Batch<'a> {
         Batch {
             seq: 0,
             pfns: Vec::new(),
-            absent: Vec::new(),
             at: Vec::new(),
             data: Vec::new(),
             filled: 0,
@@ -515,12 +512,11 @@ impl<'a> Batch<'a> {
         }
     }
 
-    /// The bytes of the `k`-th present page.
-    fn page(&self, k: usize, ps: usize) -> &[u8] {
-        match self.at.get(k) {
-            Some(PageAt::Map(p)) => p,
-            Some(&PageAt::Buf(off)) => self.data.get(off..off + ps).unwrap_or(&[]),
-            None => &[],
+    /// The bytes of the batch's `i`-th page; `None` when it is absent.
+    fn page(&self, i: usize, ps: usize) -> Option<&[u8]> {
+        match self.at.get(i)?.as_ref()? {
+            PageAt::Map(p) => Some(p),
+            &PageAt::Buf(off) => Some(self.data.get(off..off + ps).unwrap_or(&[])),
         }
     }
 }
@@ -957,7 +953,6 @@ fn read_pages<'a>(
         Some(Batch {
             seq,
             pfns: Vec::with_capacity(BATCH_PAGES),
-            absent: Vec::with_capacity(BATCH_PAGES),
             at: Vec::with_capacity(BATCH_PAGES),
             data,
             filled: 0,
@@ -990,8 +985,7 @@ fn read_pages<'a>(
                 // /proc/vmcore: the pages are read where they are mapped.
                 let span = r.map_err(|err| Failure::Input { pfn, err })?;
                 for (i, page) in span.chunks_exact(ps).enumerate() {
-                    b.absent.push(false);
-                    b.at.push(PageAt::Map(page));
+                    b.at.push(Some(PageAt::Map(page)));
                     b.pfns.push(pfn + i as u64);
                 }
             } else if let Some(r) =
@@ -1000,8 +994,7 @@ fn read_pages<'a>(
                 // At most BATCH_PAGES pages per batch: always in bounds.
                 r.map_err(|err| Failure::Input { pfn, err })?;
                 for i in 0..k {
-                    b.absent.push(false);
-                    b.at.push(PageAt::Buf(b.filled + i as usize * ps));
+                    b.at.push(Some(PageAt::Buf(b.filled + i as usize * ps)));
                     b.pfns.push(pfn + i);
                 }
                 b.filled += span_len as usize;
@@ -1010,11 +1003,10 @@ fn read_pages<'a>(
                 let dst = &mut b.data[b.filled..b.filled + ps];
                 match input.read_phys(addr, dst) {
                     Ok(()) => {
-                        b.absent.push(false);
-                        b.at.push(PageAt::Buf(b.filled));
+                        b.at.push(Some(PageAt::Buf(b.filled)));
                         b.filled += ps;
                     }
-                    Err(MemError::NotPresent(_)) => b.absent.push(true),
+                    Err(MemError::NotPresent(_)) => b.at.push(None),
                     Err(err) => return Err(Failure::Input { pfn, err }),
                 }
                 b.pfns.push(pfn);
@@ -1187,35 +1179,20 @@ fn compress_batch(c: &mut Compressor, mut b: Batch<'_>, zero_excluded: bool, ps:
     // First what each page is (absent, zero or data), then the data pages
     // compressed: two timed loops.
     let t0 = Instant::now();
-    let mut items = Vec::with_capacity(b.pfns.len());
-    let mut k = 0usize;
-    for &absent in &b.absent {
-        if absent {
-            items.push(Stored::Absent);
-            continue;
-        }
-        let page = b.page(k, ps);
-        k += 1;
-        items.push(if zero_excluded && is_zero(page) {
-            Stored::Zero
-        } else {
-            Stored::Data { flags: 0, len: 0 }
-        });
-    }
+    let mut items: Vec<Stored> = (0..b.at.len())
+        .map(|i| match b.page(i, ps) {
+            None => Stored::Absent,
+            Some(page) if zero_excluded && is_zero(page) => Stored::Zero,
+            Some(_) => Stored::Data { flags: 0, len: 0 },
+        })
+        .collect();
     let t1 = Instant::now();
-    let mut k = 0usize;
-    for item in &mut items {
-        match item {
-            Stored::Absent => continue,
-            Stored::Zero => {}
-            Stored::Data { flags, len } => {
-                let page = b.page(k, ps);
-                let before = out.len();
-                *flags = c.store(page, &mut out);
-                *len = (out.len() - before) as u32;
-            }
+    for (i, item) in items.iter_mut().enumerate() {
+        if let (Stored::Data { flags, len }, Some(page)) = (item, b.page(i, ps)) {
+            let before = out.len();
+            *flags = c.store(page, &mut out);
+            *len = (out.len() - before) as u32;
         }
-        k += 1;
     }
     let t2 = Instant::now();
     Done {
