@@ -7,10 +7,9 @@ use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::Parser;
 use serde_json::json;
 use vmcore_tools::analyze::{Analysis, Options};
-use vmcore_tools::cli::{Cli, Command, Common, ProgressMode, SaveArgs};
+use vmcore_tools::cli::{self, Cli, Command, Common, Parsed, ProgressMode, SaveArgs};
 use vmcore_tools::cpus::Verdict;
 use vmcore_tools::report;
 use vmcore_tools::save::{SaveOptions, Target};
@@ -302,7 +301,21 @@ fn error_chain(e: &anyhow::Error) -> String {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match cli::parse(std::env::args_os().skip(1)) {
+        Ok(Parsed::Run(cli)) => cli,
+        Ok(Parsed::Help(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Parsed::Version) => {
+            println!("{}", cli::version());
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("vmcore: {e}");
+            return ExitCode::from(2);
+        }
+    };
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

@@ -7,7 +7,7 @@ use crate::format::kdump::{
 };
 
 /// Page compression of the output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     /// zstd frames (makedumpfile 1.7.3+; Debian 12's 1.7.2 cannot read them).
