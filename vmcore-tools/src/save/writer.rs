@@ -48,8 +48,14 @@ use crate::mem::PhysMem;
 
 /// `new_utsname` field length.
 pub const UTS_LEN: usize = 65;
-/// Pages per batch handed to a compression thread.
+/// Pages per batch with one job (compressed by the reading thread straight
+/// into the page-data buffer).
 const BATCH_PAGES: usize = 32;
+/// Pages per batch with several jobs: each batch in flight (the pool holds
+/// one more than the jobs) has an output buffer of its own, which keeps as
+/// many pages resident as the batch's largest output, up to 32 pages'
+/// worth; halving the batch halves that (peak RSS).
+const BATCH_PAGES_THREADED: usize = 16;
 /// Page data buffered before a write (at most this much: a batch
 /// compressed in place is flushed before it could pass it).
 pub(crate) const DATA_FLUSH: usize = 256 << 10;
@@ -491,7 +497,7 @@ struct Batch<'a> {
     pfns: Vec<u64>,
     /// Per pfn: where its bytes are; `None` when the input does not hold it.
     at: Vec<Option<PageAt<'a>>>,
-    /// `BATCH_PAGES` pages of room; the first `filled` bytes are the
+    /// A batch's worth of pages of room; the first `filled` bytes are the
     /// batch's copied pages, in order.
     data: Vec<u8>,
     filled: usize,
@@ -718,11 +724,24 @@ fn write_pass(pass: &Pass<'_>, sink: &mut dyn Sink, stats: &mut PassStats) -> Re
             out: &mut wr,
             spare: None,
         };
-        read_pages(dump, filter, &runs, ps, &mut pipe, 1, &stop, &mut read_time)
+        let batch = Batching {
+            ps,
+            pages: BATCH_PAGES,
+            pool: 1,
+        };
+        read_pages(dump, filter, &runs, batch, &mut pipe, &stop, &mut read_time)
     } else {
-        let (job_tx, job_rx) = mpsc::sync_channel::<Batch<'_>>(jobs);
-        let (done_tx, done_rx) = mpsc::sync_channel::<Done>(jobs);
-        let (spare_tx, spare_rx) = mpsc::channel::<(Vec<u8>, Vec<u8>)>();
+        // The reading thread hands batches to the jobs and writes what
+        // they give back, in pfn order, between batches: two hand-offs per
+        // batch. The pool bounds the batches in existence, so neither
+        // channel, each as large as the pool, ever makes a sender wait.
+        let batch = Batching {
+            ps,
+            pages: BATCH_PAGES_THREADED,
+            pool: jobs + 1,
+        };
+        let (job_tx, job_rx) = mpsc::sync_channel::<Batch<'_>>(batch.pool);
+        let (done_tx, done_rx) = mpsc::sync_channel::<Done>(batch.pool);
         let job_rx = Arc::new(Mutex::new(job_rx));
         std::thread::scope(|scope| {
             for _ in 0..jobs {
@@ -732,50 +751,20 @@ fn write_pass(pass: &Pass<'_>, sink: &mut dyn Sink, stats: &mut PassStats) -> Re
             }
             drop(done_tx);
             drop(job_rx);
-            let stop = &stop;
-            let runs = &runs;
-            let reader = scope.spawn(move || {
-                let mut spent = Duration::ZERO;
-                let mut pipe = Threaded { job_tx, spare_rx };
-                let r = read_pages(
-                    dump,
-                    filter,
-                    runs,
-                    ps,
-                    &mut pipe,
-                    jobs + 1,
-                    stop,
-                    &mut spent,
-                );
-                (r, spent)
-            });
-            // The writer: emit in pfn (sequence) order.
-            let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
-            let mut next = 0u64;
-            'recv: for d in done_rx.iter() {
-                pending.insert(d.seq, d);
-                while let Some(d) = pending.remove(&next) {
-                    next += 1;
-                    let failed = wr.emit(&d, false).is_err();
-                    let mut o = d.out;
-                    o.clear();
-                    let _ = spare_tx.send((d.spare, o));
-                    if failed {
-                        stop.store(true, Ordering::Relaxed);
-                        break 'recv;
-                    }
-                }
-            }
-            drop(done_rx);
-            // A reader waiting for a buffer must see the writer is gone.
-            drop(spare_tx);
-            match reader.join() {
-                Ok((r, t)) => {
-                    read_time = t;
-                    r
-                }
-                Err(_) => Ok(()),
-            }
+            let mut pipe = Threaded {
+                job_tx: Some(job_tx),
+                done_rx,
+                pending: BTreeMap::new(),
+                next: 0,
+                spare: Vec::new(),
+                out: &mut wr,
+                stop: &stop,
+            };
+            let r = read_pages(dump, filter, &runs, batch, &mut pipe, &stop, &mut read_time);
+            // The last batches: the jobs finish them once no more come.
+            pipe.job_tx = None;
+            while pipe.take_done() {}
+            r
         })
     };
     wr.st.times.read = read_time;
@@ -921,16 +910,25 @@ impl Emit<'_> {
 
 /// The reader: candidate pages in pfn order, in batches, into reused buffers.
 #[allow(clippy::too_many_arguments)]
+/// How the reader cuts the pages: page size, pages per batch, batch
+/// buffers in all.
+#[derive(Debug, Clone, Copy)]
+struct Batching {
+    ps: usize,
+    pages: usize,
+    pool: usize,
+}
+
 fn read_pages<'a>(
     dump: &'a dyn Dump,
     filter: &PageFilter,
     runs: &[(u64, u64)],
-    ps: usize,
+    batch: Batching,
     pipe: &mut dyn Pipe<'a>,
-    pool: usize,
     stop: &AtomicBool,
     spent: &mut Duration,
 ) -> Result<(), Failure> {
+    let ps = batch.ps;
     let mut seq = 0u64;
     let mut since_release = 0u64;
     // Pages stored verbatim (an ELF core) are read with pread into the
@@ -944,16 +942,16 @@ fn read_pages<'a>(
     // never zero-filled first.
     let mut allocated = 0usize;
     let mut new_batch = |seq: u64, pipe: &mut dyn Pipe<'a>| -> Option<Batch<'a>> {
-        let (data, out) = if allocated < pool {
+        let (data, out) = if allocated < batch.pool {
             allocated += 1;
-            (vec![0u8; ps * BATCH_PAGES], Vec::new())
+            (vec![0u8; ps * batch.pages], Vec::new())
         } else {
             pipe.buffers()?
         };
         Some(Batch {
             seq,
-            pfns: Vec::with_capacity(BATCH_PAGES),
-            at: Vec::with_capacity(BATCH_PAGES),
+            pfns: Vec::with_capacity(batch.pages),
+            at: Vec::with_capacity(batch.pages),
             data,
             filled: 0,
             out,
@@ -976,7 +974,7 @@ fn read_pages<'a>(
             }
             // A span of kept pages that fits the batch: one pread when the
             // file holds it verbatim in one piece.
-            let room = (BATCH_PAGES - b.pfns.len()) as u64;
+            let room = (batch.pages - b.pfns.len()) as u64;
             let mut k = room.min(run_end - pfn);
             let addr = PhysAddr(pfn.saturating_mul(ps as u64));
             let span_len = k * ps as u64;
@@ -991,7 +989,7 @@ fn read_pages<'a>(
             } else if let Some(r) =
                 input.read_verbatim(addr, &mut b.data[b.filled..b.filled + span_len as usize])
             {
-                // At most BATCH_PAGES pages per batch: always in bounds.
+                // At most `batch.pages` pages per batch: always in bounds.
                 r.map_err(|err| Failure::Input { pfn, err })?;
                 for i in 0..k {
                     b.at.push(Some(PageAt::Buf(b.filled + i as usize * ps)));
@@ -1014,7 +1012,7 @@ fn read_pages<'a>(
             *spent += t0.elapsed();
             pfn += k;
             since_release += k * ps as u64;
-            if b.pfns.len() == BATCH_PAGES {
+            if b.pfns.len() == batch.pages {
                 if stop.load(Ordering::Relaxed) {
                     return Ok(());
                 }
@@ -1057,18 +1055,56 @@ trait Pipe<'a> {
     fn buffers(&mut self) -> Option<(Vec<u8>, Vec<u8>)>;
 }
 
-/// To the compression threads; buffers back from the writer.
-struct Threaded<'a> {
-    job_tx: SyncSender<Batch<'a>>,
-    spare_rx: Receiver<(Vec<u8>, Vec<u8>)>,
+/// To the compression threads; what they give back is written, in
+/// sequence order, by the reading thread while it waits for a buffer.
+struct Threaded<'a, 'b, 'o> {
+    job_tx: Option<SyncSender<Batch<'a>>>,
+    done_rx: Receiver<Done>,
+    /// Batches back from the jobs ahead of their turn.
+    pending: BTreeMap<u64, Done>,
+    /// The sequence number written next.
+    next: u64,
+    /// Buffers of written batches, for the next.
+    spare: Vec<(Vec<u8>, Vec<u8>)>,
+    out: &'o mut Out<'b>,
+    stop: &'o AtomicBool,
 }
 
-impl<'a> Pipe<'a> for Threaded<'a> {
+impl Threaded<'_, '_, '_> {
+    /// Waits for one batch from the jobs and writes every batch whose turn
+    /// has come; false when no more will come or the output failed.
+    fn take_done(&mut self) -> bool {
+        let Ok(d) = self.done_rx.recv() else {
+            return false;
+        };
+        self.pending.insert(d.seq, d);
+        while let Some(d) = self.pending.remove(&self.next) {
+            self.next += 1;
+            if self.out.emit(&d, false).is_err() {
+                self.stop.store(true, Ordering::Relaxed);
+                return false;
+            }
+            let mut o = d.out;
+            o.clear();
+            self.spare.push((d.spare, o));
+        }
+        true
+    }
+}
+
+impl<'a> Pipe<'a> for Threaded<'a, '_, '_> {
     fn send(&mut self, b: Batch<'a>) -> bool {
-        self.job_tx.send(b).is_ok()
+        self.job_tx.as_ref().is_some_and(|tx| tx.send(b).is_ok())
     }
     fn buffers(&mut self) -> Option<(Vec<u8>, Vec<u8>)> {
-        self.spare_rx.recv().ok()
+        loop {
+            if let Some(s) = self.spare.pop() {
+                return Some(s);
+            }
+            if !self.take_done() {
+                return None;
+            }
+        }
     }
 }
 
