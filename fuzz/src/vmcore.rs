@@ -568,6 +568,66 @@ pub fn seeds_lzo_encode() -> Vec<Vec<u8>> {
     vec![a, big, wrap]
 }
 
+/// `vmcore save`'s deflate encoder: as [`lzo_encode`], pieces compressed
+/// by one reused encoder (position base near overflow when the first byte
+/// is odd), each stream inflated by flate2 back to its piece; and each
+/// piece once more under a limit from the input: refused with the output
+/// untouched, or written shorter than the limit.
+pub fn zlib_encode(data: &[u8]) {
+    use std::io::Read;
+    use vmcore_tools::save::deflate::Deflate;
+    let mut inp = Input::new(data);
+    let mode = inp.u8();
+    let mut c = if mode & 1 == 1 {
+        Deflate::with_base(u32::MAX - u32::from(inp.u16()))
+    } else {
+        Deflate::new()
+    };
+    let mut out = Vec::new();
+    while !inp.is_empty() {
+        let want = usize::from(inp.u16());
+        let limit = usize::from(inp.u16());
+        let piece = inp.bytes(want);
+        out.clear();
+        c.compress(piece, &mut out);
+        let mut back = Vec::new();
+        flate2::read::ZlibDecoder::new(&out[..])
+            .read_to_end(&mut back)
+            .unwrap_or_else(|e| panic!("own stream of {} bytes: {e}", piece.len()));
+        assert!(back == piece, "deflate encoder round trip differs");
+        let full = out.clone();
+        out.truncate(1);
+        if c.compress_within(piece, &mut out, limit) {
+            assert!(out.len() - 1 < limit && out[1..] == full[..]);
+        } else {
+            assert!(out.len() == 1 && full.len() >= limit);
+        }
+    }
+}
+
+/// Seeds: pages of several shapes (no limit, and a limit the page meets),
+/// a piece longer than the 32 KiB window, and a base about to wrap.
+pub fn seeds_zlib_encode() -> Vec<Vec<u8>> {
+    let page = |p: &[u8], limit: u16| {
+        let mut s = (p.len() as u16).to_le_bytes().to_vec();
+        s.extend_from_slice(&limit.to_le_bytes());
+        s.extend_from_slice(p);
+        s
+    };
+    let pattern = b::pattern(0x4000_0000, 4096);
+    let text = b"hello hello hello hello world".repeat(150);
+    let mut a = vec![0u8];
+    a.extend(page(&pattern, u16::MAX));
+    a.extend(page(&text, 200));
+    a.extend(page(&[0; 4096], 30));
+    let mut big = vec![0u8];
+    big.extend(page(&b::pattern(0x4000_0000, 8192).repeat(6), u16::MAX));
+    let mut wrap = vec![1u8, 0x10, 0x00];
+    wrap.extend(page(&pattern, 4096));
+    wrap.extend(page(&pattern, 4096));
+    vec![a, big, wrap]
+}
+
 /// A System.map: parse, look every symbol up, and add it to the fake
 /// kernel's symbols (which checks it against VMCOREINFO).
 pub fn system_map(data: &[u8]) {

@@ -31,6 +31,7 @@ targets! {
     vmcore::dump / seeds_dump,
     vmcore::lzo / seeds_lzo,
     vmcore::lzo_encode / seeds_lzo_encode,
+    vmcore::zlib_encode / seeds_zlib_encode,
     vmcore::system_map / seeds_system_map,
     vmcore::vmlinux / seeds_vmlinux,
     vmcore::kallsyms_decode / seeds_kallsyms_decode,

@@ -23,6 +23,7 @@ use crash_payload::PhysAddr;
 use crate::format::Dump;
 
 pub mod compress;
+pub mod deflate;
 pub mod filter;
 pub mod input;
 pub mod lzo;
