@@ -53,7 +53,8 @@ pub struct Deflate {
     head: Box<[u32; 1 << HASH_BITS]>,
     prev: Box<[u32; WINDOW]>,
     base: u32,
-    /// One entry per literal (`byte`) or match (`dist << 9 | len`).
+    /// The parse: per run of literals `count << 1`, per match
+    /// `dist << 10 | len << 1 | 1`, in order.
     syms: Vec<u32>,
     /// The fixed codes, made when first used.
     fixed: Option<Box<(Code<288>, Code<30>)>>,
@@ -198,7 +199,7 @@ impl Deflate {
         let len = unsafe {
             let at = out.as_mut_ptr().add(out.len());
             let mut w = Bits::new(at);
-            write_block(&mut w, &self.syms, &plan, fixed);
+            write_block(&mut w, src, &self.syms, &plan, fixed);
             w.finish(at)
         };
         debug_assert_eq!(len as u64, plan.bits.div_ceil(8));
@@ -217,7 +218,7 @@ impl Deflate {
         let n = src.len();
         let syms = &mut self.syms;
         syms.clear();
-        syms.reserve(n + 1);
+        syms.reserve(n / 2 + 2);
         let head = &mut self.head;
         let prev = &mut self.prev;
         let base1 = base.wrapping_add(1);
@@ -257,13 +258,15 @@ impl Deflate {
                 ip += 1;
                 continue;
             }
-            for &b in &src[lit..ip] {
-                f.lit[b as usize] += 1;
-                syms.push(u32::from(b));
+            if ip > lit {
+                for &b in &src[lit..ip] {
+                    f.lit[b as usize] += 1;
+                }
+                syms.push(((ip - lit) as u32) << 1);
             }
             f.lit[len_code(best).0] += 1;
             f.dist[dist_code(best_dist).0] += 1;
-            syms.push(((best_dist as u32) << 9) | best as u32);
+            syms.push(((best_dist as u32) << 10) | (best as u32) << 1 | 1);
             let end = ip + best;
             if best <= INSERT_MAX {
                 let stop = end.min(n.saturating_sub(MIN_MATCH - 1));
@@ -277,9 +280,11 @@ impl Deflate {
             ip = end;
             lit = ip;
         }
-        for &b in &src[lit..] {
-            f.lit[b as usize] += 1;
-            syms.push(u32::from(b));
+        if n > lit {
+            for &b in &src[lit..] {
+                f.lit[b as usize] += 1;
+            }
+            syms.push(((n - lit) as u32) << 1);
         }
         f.lit[EOB] = 1;
         f
@@ -295,16 +300,27 @@ struct Freqs {
 /// zlib's checksum of `data`.
 fn adler32(data: &[u8]) -> u32 {
     const MOD: u32 = 65521;
-    // 5552 bytes keep the sums within a u32 between reductions.
+    // Sixteen-bit lanes of the even and odd bytes of a little-endian word.
+    const LANES: u64 = 0x00ff_00ff_00ff_00ff;
     let (mut a, mut b) = (1u32, 0u32);
+    // 5552 bytes (a multiple of 8) keep the sums within a u32 between
+    // reductions.
     for chunk in data.chunks(5552) {
-        // Eight bytes a step (one loop branch per eight).
+        // Eight bytes a step, from one load: with x0..x7 the bytes, `a`
+        // grows by their sum and `b` by 8a + 8x0 + 7x1 + ... + 1x7. Each
+        // sum is one multiply: the top lane of lanes * weights collects
+        // lane i times weight 3 - i, no lane's partial sum passing 16 bits.
         let mut words = chunk.chunks_exact(8);
         for w in &mut words {
-            for &x in w {
-                a += u32::from(x);
-                b += a;
-            }
+            let v = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+            let even = v & LANES;
+            let odd = (v >> 8) & LANES;
+            let sum = ((even + odd).wrapping_mul(0x0001_0001_0001_0001) >> 48) as u32;
+            let weighted = ((even.wrapping_mul(0x0008_0006_0004_0002) >> 48)
+                + (odd.wrapping_mul(0x0007_0005_0003_0001) >> 48))
+                as u32;
+            b += 8 * a + weighted;
+            a += sum;
         }
         for &x in words.remainder() {
             a += u32::from(x);
@@ -701,9 +717,11 @@ impl Plan {
     }
 }
 
-/// Writes the final block `plan` says, holding `syms` and the end of block.
+/// Writes the final block `plan` says, holding `syms` (the parse of
+/// `src`) and the end of block.
 fn write_block(
     w: &mut Bits,
+    src: &[u8],
     syms: &[u32],
     plan: &Plan,
     fixed: &mut Option<Box<(Code<288>, Code<30>)>>,
@@ -719,7 +737,7 @@ fn write_block(
                 }
                 Box::new((Code::from_lengths(flen), Code::from_lengths([5u8; 30])))
             });
-            write_syms(w, syms, &codes.0, &codes.1);
+            write_syms(w, src, syms, &codes.0, &codes.1);
             return;
         }
         PlanKind::Dynamic(d) => d,
@@ -741,22 +759,34 @@ fn write_block(
             _ => {}
         }
     }
-    write_syms(w, syms, &d.lit, &d.dist);
+    write_syms(w, src, syms, &d.lit, &d.dist);
 }
 
-fn write_syms<const L: usize>(w: &mut Bits, syms: &[u32], lit: &Code<L>, dist: &Code<30>) {
+fn write_syms<const L: usize>(
+    w: &mut Bits,
+    src: &[u8],
+    syms: &[u32],
+    lit: &Code<L>,
+    dist: &Code<30>,
+) {
+    let mut at = 0usize;
     for &s in syms {
-        let d = (s >> 9) as usize;
-        if d == 0 {
-            lit.put(w, s as usize);
+        if s & 1 == 0 {
+            let run = (s >> 1) as usize;
+            for &b in &src[at..at + run] {
+                lit.put(w, b as usize);
+            }
+            at += run;
         } else {
             // Each code with its extra bits in one put (at most 15 + 13).
-            let (c, eb, ev) = len_code((s & 0x1ff) as usize);
+            let len = ((s >> 1) & 0x1ff) as usize;
+            let (c, eb, ev) = len_code(len);
             let cl = u32::from(lit.len[c]);
             w.put(u32::from(lit.bits[c]) | ev << cl, cl + eb);
-            let (c, eb, ev) = dist_code(d);
+            let (c, eb, ev) = dist_code((s >> 10) as usize);
             let cl = u32::from(dist.len[c]);
             w.put(u32::from(dist.bits[c]) | ev << cl, cl + eb);
+            at += len;
         }
     }
     lit.put(w, EOB);
