@@ -66,13 +66,16 @@ if [ "$HOST" = 1 ]; then
     # The encoders alone, on the same pages: the pages `-d 31` keeps of vmcore-wedged-daif.elf
     # (the tail of an uncompressed save: after the headers and the shared zero page).
     echo
-    echo "# LZO encoders alone under qemu-aarch64-static, the kept pages of vmcore-wedged-daif.elf"
+    echo "# LZO and deflate encoders alone under qemu-aarch64-static, the kept pages of vmcore-wedged-daif.elf"
     scratch=/tmp/save-bench-lzo
     mkdir -p "$scratch"
     CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld \
-        cargo build -q --release --locked -p vmcore-tools --example lzo_pages --target $musl
+        cargo build -q --release --locked -p vmcore-tools --example lzo_pages --example zlib_pages \
+        --target $musl
     aarch64-linux-gnu-gcc -O2 -o "$scratch/lzo1x_pages" tests/bench/lzo1x_pages.c \
         "$root/lib/aarch64-linux-gnu/liblzo2.so.2"
+    aarch64-linux-gnu-gcc -O2 -o "$scratch/zlib1_pages" tests/bench/zlib1_pages.c \
+        "$root/lib/aarch64-linux-gnu/libz.so.1"
     kept=$("$native" save -j 1 -d 31 -c none --json "$cache/dumps/$release/vmcore-wedged-daif.elf" \
         "$scratch/none.kdump" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pages_written"])')
     tail -c $((kept * 4096)) "$scratch/none.kdump" >"$scratch/pages.bin"
@@ -80,6 +83,8 @@ if [ "$HOST" = 1 ]; then
     for _ in $(seq "$RUNS"); do
         QEMU_LD_PREFIX=$root qemu-aarch64-static "$scratch/lzo1x_pages" "$scratch/pages.bin"
         qemu-aarch64-static "target/$musl/release/examples/lzo_pages" "$scratch/pages.bin"
+        QEMU_LD_PREFIX=$root qemu-aarch64-static "$scratch/zlib1_pages" "$scratch/pages.bin"
+        qemu-aarch64-static "target/$musl/release/examples/zlib_pages" "$scratch/pages.bin"
     done
     rm -rf "${scratch:?}"
 fi

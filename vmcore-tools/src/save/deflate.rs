@@ -449,7 +449,12 @@ fn lengths<const N: usize>(freq: &[u32; N], limit: u8) -> [u8; N] {
         }
     }
     let used = &mut used[..k];
-    used.sort_unstable();
+    if k > 2 {
+        // No dummy among them: in symbol order, as sort_by_count wants.
+        sort_by_count(used);
+    } else {
+        used.sort_unstable();
+    }
     let mut depth = [0u32; N];
     let depth = &mut depth[..k];
     for (d, &u) in depth.iter_mut().zip(used.iter()) {
@@ -489,6 +494,43 @@ fn lengths<const N: usize>(freq: &[u32; N], limit: u8) -> [u8; N] {
         }
     }
     len
+}
+
+/// Sorts `count << 16 | symbol` keys (given in symbol order) by count,
+/// symbols in order within a count: a stable radix sort over the count's
+/// bytes when counts fit 16 bits (always, for a page), a comparison sort
+/// otherwise. Under emulation the comparison sort's branches had made code
+/// building a fifth of the encoder's time.
+fn sort_by_count(keys: &mut [u64]) {
+    let max = keys.iter().map(|&k| k >> 16).max().unwrap_or(0);
+    if max > 0xffff || keys.len() > 512 {
+        keys.sort_unstable();
+        return;
+    }
+    let mut tmp = [0u64; 512];
+    let tmp = &mut tmp[..keys.len()];
+    let passes: &[u32] = if max > 0xff { &[16, 24] } else { &[16] };
+    let (mut from, mut to) = (&mut *keys, &mut *tmp);
+    for &shift in passes {
+        let mut at = [0u32; 256];
+        for &k in from.iter() {
+            at[((k >> shift) & 0xff) as usize] += 1;
+        }
+        let mut sum = 0;
+        for a in at.iter_mut() {
+            (*a, sum) = (sum, sum + *a);
+        }
+        for &k in from.iter() {
+            let b = ((k >> shift) & 0xff) as usize;
+            to[at[b] as usize] = k;
+            at[b] += 1;
+        }
+        std::mem::swap(&mut from, &mut to);
+    }
+    if passes.len() == 1 {
+        // The result is in `tmp`.
+        keys.copy_from_slice(tmp);
+    }
 }
 
 /// Optimal prefix-code lengths, in place: `a` holds counts in ascending
@@ -654,19 +696,22 @@ impl Plan {
             .rev()
             .find(|&i| cl.len[CL_ORDER[i - 1]] != 0)
             .unwrap_or(4);
-        let weigh = |f: u32, l: u64| u64::from(f) * l;
-        // Extra bits: the same in both kinds of block.
-        let extra: u64 = lf
-            .iter()
-            .enumerate()
-            .skip(257)
-            .map(|(c, &f)| weigh(f, len_extra(c)))
-            .sum::<u64>()
-            + df.iter()
-                .enumerate()
-                .map(|(c, &f)| weigh(f, dist_extra(c)))
-                .sum::<u64>();
-        let header = 3
+        // Both kinds of block in one pass over the counts (extra bits are
+        // the same in both and counted once).
+        let (mut extra, mut dynamic, mut fixed) = (0u64, 0u64, 3u64);
+        for (c, &f) in lf.iter().enumerate() {
+            let f = u64::from(f);
+            dynamic += f * u64::from(lit.len[c]);
+            fixed += f * u64::from(fixed_litlen_len(c));
+            extra += f * len_extra(c);
+        }
+        for (c, &f) in df.iter().enumerate() {
+            let f = u64::from(f);
+            dynamic += f * u64::from(dist.len[c]);
+            fixed += f * 5;
+            extra += f * dist_extra(c);
+        }
+        dynamic += 3
             + 14
             + 3 * hclen as u64
             + rle
@@ -681,21 +726,6 @@ impl Plan {
                         }
                 })
                 .sum::<u64>();
-        let dynamic = header
-            + lf.iter()
-                .zip(&lit.len)
-                .map(|(&f, &l)| weigh(f, l.into()))
-                .sum::<u64>()
-            + df.iter()
-                .zip(&dist.len)
-                .map(|(&f, &l)| weigh(f, l.into()))
-                .sum::<u64>();
-        let fixed = 3
-            + lf.iter()
-                .enumerate()
-                .map(|(s, &f)| weigh(f, fixed_litlen_len(s).into()))
-                .sum::<u64>()
-            + 5 * df.iter().map(|&f| u64::from(f)).sum::<u64>();
         if fixed <= dynamic {
             return Plan {
                 kind: PlanKind::Fixed,
