@@ -58,6 +58,7 @@ pub struct Deflate {
     syms: Vec<u32>,
     /// The fixed codes, made when first used.
     fixed: Option<Box<(Code<288>, Code<30>)>>,
+    scratch: Box<Scratch>,
 }
 
 impl Default for Deflate {
@@ -145,6 +146,11 @@ impl Deflate {
             base: 0,
             syms: Vec::new(),
             fixed: None,
+            scratch: Box::new(Scratch {
+                keys: [0; 288],
+                tmp: [0; 288],
+                depth: [0; 288],
+            }),
         }
     }
 
@@ -182,7 +188,7 @@ impl Deflate {
             }
         };
         let f = self.parse(src, base);
-        let plan = Plan::new(&f);
+        let plan = Plan::new(&f, &mut self.scratch);
         // Header, the block's whole bytes, checksum.
         let size = 2 + plan.bits.div_ceil(8) as usize + 4;
         if size >= limit {
@@ -417,8 +423,8 @@ impl<const N: usize> Code<N> {
     /// The code of `freq`, no length above `limit`; at least two symbols
     /// get a length (deflate's decoders want complete codes), a symbol of
     /// count zero none unless it is needed for that.
-    fn build(freq: &[u32; N], limit: u8) -> Code<N> {
-        Code::from_lengths(lengths(freq, limit))
+    fn build(freq: &[u32; N], limit: u8, s: &mut Scratch) -> Code<N> {
+        Code::from_lengths(lengths(freq, limit, s))
     }
 
     #[inline(always)]
@@ -428,10 +434,10 @@ impl<const N: usize> Code<N> {
 }
 
 /// Huffman code lengths for `freq`, none above `limit`.
-fn lengths<const N: usize>(freq: &[u32; N], limit: u8) -> [u8; N] {
+fn lengths<const N: usize>(freq: &[u32; N], limit: u8, s: &mut Scratch) -> [u8; N] {
     // Symbols that occur, as count << 16 | symbol, sorted: by count, then
     // symbol. At least two (a dummy count of one for the first unused).
-    let mut used = [0u64; N];
+    let used = &mut s.keys;
     let mut k = 0;
     for (s, &f) in freq.iter().enumerate() {
         if f != 0 {
@@ -451,12 +457,11 @@ fn lengths<const N: usize>(freq: &[u32; N], limit: u8) -> [u8; N] {
     let used = &mut used[..k];
     if k > 2 {
         // No dummy among them: in symbol order, as sort_by_count wants.
-        sort_by_count(used);
+        sort_by_count(used, &mut s.tmp);
     } else {
         used.sort_unstable();
     }
-    let mut depth = [0u32; N];
-    let depth = &mut depth[..k];
+    let depth = &mut s.depth[..k];
     for (d, &u) in depth.iter_mut().zip(used.iter()) {
         *d = (u >> 16) as u32;
     }
@@ -497,17 +502,29 @@ fn lengths<const N: usize>(freq: &[u32; N], limit: u8) -> [u8; N] {
 }
 
 /// Sorts `count << 16 | symbol` keys (given in symbol order) by count,
-/// symbols in order within a count: a stable radix sort over the count's
-/// bytes when counts fit 16 bits (always, for a page), a comparison sort
-/// otherwise. Under emulation the comparison sort's branches had made code
-/// building a fifth of the encoder's time.
-fn sort_by_count(keys: &mut [u64]) {
+/// symbols in order within a count: by insertion when there are few, else
+/// by a stable radix sort over the count's bytes when counts fit 16 bits
+/// (always, for a page), else by comparisons. Under emulation the
+/// comparison sort's branches had made code building a fifth of the
+/// encoder's time. `tmp` is as long as `keys` or longer.
+fn sort_by_count(keys: &mut [u64], tmp: &mut [u64]) {
+    if keys.len() <= 32 {
+        for i in 1..keys.len() {
+            let k = keys[i];
+            let mut j = i;
+            while j > 0 && keys[j - 1] > k {
+                keys[j] = keys[j - 1];
+                j -= 1;
+            }
+            keys[j] = k;
+        }
+        return;
+    }
     let max = keys.iter().map(|&k| k >> 16).max().unwrap_or(0);
-    if max > 0xffff || keys.len() > 512 {
+    if max > 0xffff {
         keys.sort_unstable();
         return;
     }
-    let mut tmp = [0u64; 512];
     let tmp = &mut tmp[..keys.len()];
     let passes: &[u32] = if max > 0xff { &[16, 24] } else { &[16] };
     let (mut from, mut to) = (&mut *keys, &mut *tmp);
@@ -531,6 +548,15 @@ fn sort_by_count(keys: &mut [u64]) {
         // The result is in `tmp`.
         keys.copy_from_slice(tmp);
     }
+}
+
+/// Working arrays for building codes, kept from page to page (each call
+/// writes what it then reads).
+#[derive(Debug, Clone)]
+struct Scratch {
+    keys: [u64; 288],
+    tmp: [u64; 288],
+    depth: [u32; 288],
 }
 
 /// Optimal prefix-code lengths, in place: `a` holds counts in ascending
@@ -641,10 +667,10 @@ fn dist_extra(c: usize) -> u64 {
 
 impl Plan {
     /// The smaller of the dynamic and the fixed block for the counts `f`.
-    fn new(f: &Freqs) -> Plan {
+    fn new(f: &Freqs, s: &mut Scratch) -> Plan {
         let (lf, df) = (&f.lit, &f.dist);
-        let lit = Code::build(lf, 15);
-        let dist = Code::build(df, 15);
+        let lit = Code::build(lf, 15, s);
+        let dist = Code::build(df, 15, s);
         let hlit = (257..=LITLEN)
             .rev()
             .find(|&i| lit.len[i - 1] != 0)
@@ -691,7 +717,7 @@ impl Plan {
         for &(s, _) in &rle {
             cf[s as usize] += 1;
         }
-        let cl = Code::build(&cf, 7);
+        let cl = Code::build(&cf, 7, s);
         let hclen = (4..=19)
             .rev()
             .find(|&i| cl.len[CL_ORDER[i - 1]] != 0)
@@ -873,7 +899,7 @@ mod tests {
             (a, b) = (b, a.saturating_add(b));
         }
         for limit in [7u8, 9, 15] {
-            let l = lengths(&f, limit);
+            let l = lengths(&f, limit, &mut Deflate::new().scratch);
             assert!(l.iter().all(|&x| x <= limit));
             let kraft: f64 = l
                 .iter()
@@ -886,12 +912,12 @@ mod tests {
         // One symbol used, or none: two codes of one bit.
         let mut one = [0u32; DISTS];
         one[7] = 5;
-        let l = lengths(&one, 15);
+        let l = lengths(&one, 15, &mut Deflate::new().scratch);
         assert_eq!(
             (l[7], l[0], l.iter().filter(|&&x| x != 0).count()),
             (1, 1, 2)
         );
-        let l = lengths(&[0u32; DISTS], 15);
+        let l = lengths(&[0u32; DISTS], 15, &mut Deflate::new().scratch);
         assert_eq!((l[0], l[1]), (1, 1));
     }
 
