@@ -236,11 +236,16 @@ impl Deflate {
             let h = hash(v);
             let mut c = head[h];
             head[h] = base1.wrapping_add(ip as u32);
-            prev[ip & (WINDOW - 1)] = c;
             let (mut best, mut best_dist) = (0usize, 0usize);
             // A candidate of this call is before `ip` and within the
             // window; an empty or earlier-call entry (at most `base`)
             // wraps to at least `n`.
+            if (c.wrapping_sub(base1) as usize) < ip {
+                // Linked only behind a candidate of this call: a chain that
+                // reaches `ip` otherwise finds an earlier call's entry (or,
+                // past 32 KiB, one out of the window) and stops.
+                prev[ip & (WINDOW - 1)] = c;
+            }
             let mut last = ip;
             for _ in 0..CHAIN {
                 let m = c.wrapping_sub(base1) as usize;
@@ -392,7 +397,9 @@ impl Bits {
 #[derive(Debug, Clone)]
 struct Code<const N: usize> {
     len: [u8; N],
-    bits: [u16; N],
+    /// Per symbol its bits, and its length from bit 16: one load to write
+    /// it.
+    code: [u32; N],
 }
 
 impl<const N: usize> Code<N> {
@@ -409,15 +416,15 @@ impl<const N: usize> Code<N> {
             code = (code + count[l - 1]) << 1;
             next[l] = code;
         }
-        let mut bits = [0u16; N];
+        let mut code = [0u32; N];
         for (s, &l) in len.iter().enumerate() {
             if l != 0 {
                 let c = next[l as usize];
                 next[l as usize] += 1;
-                bits[s] = c.reverse_bits() >> (16 - l);
+                code[s] = u32::from(c.reverse_bits() >> (16 - l)) | u32::from(l) << 16;
             }
         }
-        Code { len, bits }
+        Code { len, code }
     }
 
     /// The code of `freq`, no length above `limit`; at least two symbols
@@ -429,7 +436,8 @@ impl<const N: usize> Code<N> {
 
     #[inline(always)]
     fn put(&self, w: &mut Bits, sym: usize) {
-        w.put(u32::from(self.bits[sym]), u32::from(self.len[sym]));
+        let c = self.code[sym];
+        w.put(c & 0xffff, c >> 16);
     }
 }
 
@@ -837,11 +845,11 @@ fn write_syms<const L: usize>(
             // Each code with its extra bits in one put (at most 15 + 13).
             let len = ((s >> 1) & 0x1ff) as usize;
             let (c, eb, ev) = len_code(len);
-            let cl = u32::from(lit.len[c]);
-            w.put(u32::from(lit.bits[c]) | ev << cl, cl + eb);
+            let c = lit.code[c];
+            w.put((c & 0xffff) | ev << (c >> 16), (c >> 16) + eb);
             let (c, eb, ev) = dist_code((s >> 10) as usize);
-            let cl = u32::from(dist.len[c]);
-            w.put(u32::from(dist.bits[c]) | ev << cl, cl + eb);
+            let c = dist.code[c];
+            w.put((c & 0xffff) | ev << (c >> 16), (c >> 16) + eb);
             at += len;
         }
     }
