@@ -59,6 +59,7 @@ pub struct Deflate {
     /// The fixed codes, made when first used.
     fixed: Option<Box<(Code<288>, Code<30>)>>,
     scratch: Box<Scratch>,
+    dynamic: Box<Dynamic>,
 }
 
 impl Default for Deflate {
@@ -151,6 +152,7 @@ impl Deflate {
                 tmp: [0; 288],
                 depth: [0; 288],
             }),
+            dynamic: Box::new(Dynamic::new()),
         }
     }
 
@@ -188,7 +190,7 @@ impl Deflate {
             }
         };
         let f = self.parse(src, base);
-        let plan = Plan::new(&f, &mut self.scratch);
+        let plan = Plan::new(&f, &mut self.scratch, &mut self.dynamic);
         // Header, the block's whole bytes, checksum.
         let size = 2 + plan.bits.div_ceil(8) as usize + 4;
         if size >= limit {
@@ -205,7 +207,7 @@ impl Deflate {
         let len = unsafe {
             let at = out.as_mut_ptr().add(out.len());
             let mut w = Bits::new(at);
-            write_block(&mut w, src, &self.syms, &plan, fixed);
+            write_block(&mut w, src, &self.syms, &plan, &self.dynamic, fixed);
             w.finish(at)
         };
         debug_assert_eq!(len as u64, plan.bits.div_ceil(8));
@@ -405,8 +407,15 @@ struct Code<const N: usize> {
 impl<const N: usize> Code<N> {
     /// The canonical code of the lengths `len`.
     fn from_lengths(len: [u8; N]) -> Code<N> {
+        let mut c = Code { len, code: [0; N] };
+        c.assign();
+        c
+    }
+
+    /// The canonical code of the lengths in `self.len`, into `self.code`.
+    fn assign(&mut self) {
         let mut count = [0u16; 16];
-        for &l in &len {
+        for &l in &self.len {
             count[l as usize] += 1;
         }
         count[0] = 0;
@@ -416,22 +425,23 @@ impl<const N: usize> Code<N> {
             code = (code + count[l - 1]) << 1;
             next[l] = code;
         }
-        let mut code = [0u32; N];
-        for (s, &l) in len.iter().enumerate() {
-            if l != 0 {
+        for (s, &l) in self.len.iter().enumerate() {
+            self.code[s] = if l != 0 {
                 let c = next[l as usize];
                 next[l as usize] += 1;
-                code[s] = u32::from(c.reverse_bits() >> (16 - l)) | u32::from(l) << 16;
-            }
+                u32::from(c.reverse_bits() >> (16 - l)) | u32::from(l) << 16
+            } else {
+                0
+            };
         }
-        Code { len, code }
     }
 
-    /// The code of `freq`, no length above `limit`; at least two symbols
-    /// get a length (deflate's decoders want complete codes), a symbol of
-    /// count zero none unless it is needed for that.
-    fn build(freq: &[u32; N], limit: u8, s: &mut Scratch) -> Code<N> {
-        Code::from_lengths(lengths(freq, limit, s))
+    /// This code made the one for `freq`, no length above `limit`; at
+    /// least two symbols get a length (deflate's decoders want complete
+    /// codes), a symbol of count zero none unless it is needed for that.
+    fn build(&mut self, freq: &[u32; N], limit: u8, s: &mut Scratch) {
+        lengths(freq, limit, s, &mut self.len);
+        self.assign();
     }
 
     #[inline(always)]
@@ -442,7 +452,7 @@ impl<const N: usize> Code<N> {
 }
 
 /// Huffman code lengths for `freq`, none above `limit`.
-fn lengths<const N: usize>(freq: &[u32; N], limit: u8, s: &mut Scratch) -> [u8; N] {
+fn lengths<const N: usize>(freq: &[u32; N], limit: u8, s: &mut Scratch, len: &mut [u8; N]) {
     // Symbols that occur, as count << 16 | symbol, sorted: by count, then
     // symbol. At least two (a dummy count of one for the first unused).
     let used = &mut s.keys;
@@ -497,7 +507,7 @@ fn lengths<const N: usize>(freq: &[u32; N], limit: u8, s: &mut Scratch) -> [u8; 
         }
         kraft -= 1;
     }
-    let mut len = [0u8; N];
+    len.fill(0);
     // `used` is by ascending count: the longest lengths go first.
     let mut i = 0;
     for l in (1..=limit).rev() {
@@ -506,7 +516,6 @@ fn lengths<const N: usize>(freq: &[u32; N], limit: u8, s: &mut Scratch) -> [u8; 
             i += 1;
         }
     }
-    len
 }
 
 /// Sorts `count << 16 | symbol` keys (given in symbol order) by count,
@@ -631,28 +640,41 @@ fn fixed_litlen_len(s: usize) -> u32 {
     }
 }
 
-/// The block: its codes, and its exact length in bits.
+/// The block: which codes, and its exact length in bits.
 struct Plan {
-    kind: PlanKind,
+    fixed: bool,
     bits: u64,
 }
 
-enum PlanKind {
-    /// The fixed codes (BTYPE 01).
-    Fixed,
-    /// Dynamic codes (BTYPE 10) and what their header says.
-    Dynamic(Box<Dynamic>),
-}
-
+/// The dynamic codes of the current page and what their header says,
+/// rebuilt in place for every page.
+#[derive(Debug, Clone)]
 struct Dynamic {
     lit: Code<LITLEN>,
     dist: Code<DISTS>,
     cl: Code<19>,
-    /// The code lengths, run-length coded, as (symbol, extra bits).
-    rle: Vec<(u8, u8)>,
+    /// The code lengths, run-length coded, as (symbol, extra bits): at
+    /// most one entry per length sent.
+    rle: [(u8, u8); LITLEN + DISTS],
+    nrle: usize,
     hlit: usize,
     hdist: usize,
     hclen: usize,
+}
+
+impl Dynamic {
+    fn new() -> Dynamic {
+        Dynamic {
+            lit: Code::from_lengths([0; LITLEN]),
+            dist: Code::from_lengths([0; DISTS]),
+            cl: Code::from_lengths([0; 19]),
+            rle: [(0, 0); LITLEN + DISTS],
+            nrle: 0,
+            hlit: 257,
+            hdist: 1,
+            hclen: 4,
+        }
+    }
 }
 
 /// Extra bits of length code `c` (257..=285).
@@ -674,138 +696,136 @@ fn dist_extra(c: usize) -> u64 {
 }
 
 impl Plan {
-    /// The smaller of the dynamic and the fixed block for the counts `f`.
-    fn new(f: &Freqs, s: &mut Scratch) -> Plan {
+    /// The smaller of the dynamic block (its codes made in `d`) and the
+    /// fixed one for the counts `f`.
+    fn new(f: &Freqs, s: &mut Scratch, d: &mut Dynamic) -> Plan {
         let (lf, df) = (&f.lit, &f.dist);
-        let lit = Code::build(lf, 15, s);
-        let dist = Code::build(df, 15, s);
+        d.lit.build(lf, 15, s);
+        d.dist.build(df, 15, s);
         let hlit = (257..=LITLEN)
             .rev()
-            .find(|&i| lit.len[i - 1] != 0)
+            .find(|&i| d.lit.len[i - 1] != 0)
             .unwrap_or(257);
         let hdist = (1..=DISTS)
             .rev()
-            .find(|&i| dist.len[i - 1] != 0)
+            .find(|&i| d.dist.len[i - 1] != 0)
             .unwrap_or(1);
         // The code lengths, run-length coded (16: repeat the previous 3-6
         // times, 17: 3-10 zeros, 18: 11-138 zeros).
-        let all: Vec<u8> = lit.len[..hlit]
-            .iter()
-            .chain(&dist.len[..hdist])
-            .copied()
-            .collect();
-        let mut rle: Vec<(u8, u8)> = Vec::with_capacity(all.len());
+        let total = hlit + hdist;
+        let at = |i: usize| {
+            if i < hlit {
+                d.lit.len[i]
+            } else {
+                d.dist.len[i - hlit]
+            }
+        };
+        let mut cf = [0u32; 19];
+        let mut nrle = 0;
+        let mut push = |s: u8, x: u8, rle: &mut [(u8, u8)]| {
+            rle[nrle] = (s, x);
+            nrle += 1;
+            cf[s as usize] += 1;
+        };
         let mut i = 0;
-        while i < all.len() {
-            let l = all[i];
-            let mut run = all[i..].iter().take_while(|&&x| x == l).count();
+        while i < total {
+            let l = at(i);
+            let mut run = 1;
+            while i + run < total && at(i + run) == l {
+                run += 1;
+            }
             i += run;
             if l == 0 {
                 while run >= 11 {
                     let r = run.min(138);
-                    rle.push((18, (r - 11) as u8));
+                    push(18, (r - 11) as u8, &mut d.rle);
                     run -= r;
                 }
                 if run >= 3 {
-                    rle.push((17, (run - 3) as u8));
+                    push(17, (run - 3) as u8, &mut d.rle);
                     run = 0;
                 }
             } else {
-                rle.push((l, 0));
+                push(l, 0, &mut d.rle);
                 run -= 1;
                 while run >= 3 {
                     let r = run.min(6);
-                    rle.push((16, (r - 3) as u8));
+                    push(16, (r - 3) as u8, &mut d.rle);
                     run -= r;
                 }
             }
-            rle.extend(std::iter::repeat_n((l, 0), run));
+            for _ in 0..run {
+                push(l, 0, &mut d.rle);
+            }
         }
-        let mut cf = [0u32; 19];
-        for &(s, _) in &rle {
-            cf[s as usize] += 1;
-        }
-        let cl = Code::build(&cf, 7, s);
+        d.cl.build(&cf, 7, s);
         let hclen = (4..=19)
             .rev()
-            .find(|&i| cl.len[CL_ORDER[i - 1]] != 0)
+            .find(|&i| d.cl.len[CL_ORDER[i - 1]] != 0)
             .unwrap_or(4);
+        (d.nrle, d.hlit, d.hdist, d.hclen) = (nrle, hlit, hdist, hclen);
         // Both kinds of block in one pass over the counts (extra bits are
         // the same in both and counted once).
         let (mut extra, mut dynamic, mut fixed) = (0u64, 0u64, 3u64);
         for (c, &f) in lf.iter().enumerate() {
             let f = u64::from(f);
-            dynamic += f * u64::from(lit.len[c]);
+            dynamic += f * u64::from(d.lit.len[c]);
             fixed += f * u64::from(fixed_litlen_len(c));
             extra += f * len_extra(c);
         }
         for (c, &f) in df.iter().enumerate() {
             let f = u64::from(f);
-            dynamic += f * u64::from(dist.len[c]);
+            dynamic += f * u64::from(d.dist.len[c]);
             fixed += f * 5;
             extra += f * dist_extra(c);
         }
-        dynamic += 3
-            + 14
-            + 3 * hclen as u64
-            + rle
-                .iter()
-                .map(|&(s, _)| {
-                    u64::from(cl.len[s as usize])
-                        + match s {
-                            16 => 2,
-                            17 => 3,
-                            18 => 7,
-                            _ => 0,
-                        }
-                })
-                .sum::<u64>();
-        if fixed <= dynamic {
-            return Plan {
-                kind: PlanKind::Fixed,
-                bits: fixed + extra,
+        dynamic += 3 + 14 + 3 * hclen as u64;
+        for (s, &f) in cf.iter().enumerate() {
+            let x = match s {
+                16 => 2,
+                17 => 3,
+                18 => 7,
+                _ => 0,
             };
+            dynamic += u64::from(f) * (u64::from(d.cl.len[s]) + x);
         }
-        Plan {
-            kind: PlanKind::Dynamic(Box::new(Dynamic {
-                lit,
-                dist,
-                cl,
-                rle,
-                hlit,
-                hdist,
-                hclen,
-            })),
-            bits: dynamic + extra,
+        if fixed <= dynamic {
+            Plan {
+                fixed: true,
+                bits: fixed + extra,
+            }
+        } else {
+            Plan {
+                fixed: false,
+                bits: dynamic + extra,
+            }
         }
     }
 }
 
-/// Writes the final block `plan` says, holding `syms` (the parse of
-/// `src`) and the end of block.
+/// Writes the final block `plan` says (its dynamic codes in `d`), holding
+/// `syms` (the parse of `src`) and the end of block.
 fn write_block(
     w: &mut Bits,
     src: &[u8],
     syms: &[u32],
     plan: &Plan,
+    d: &Dynamic,
     fixed: &mut Option<Box<(Code<288>, Code<30>)>>,
 ) {
-    let d = match &plan.kind {
-        PlanKind::Fixed => {
-            // BFINAL, BTYPE 01.
-            w.put(0b011, 3);
-            let codes = fixed.get_or_insert_with(|| {
-                let mut flen = [0u8; 288];
-                for (s, l) in flen.iter_mut().enumerate() {
-                    *l = fixed_litlen_len(s) as u8;
-                }
-                Box::new((Code::from_lengths(flen), Code::from_lengths([5u8; 30])))
-            });
-            write_syms(w, src, syms, &codes.0, &codes.1);
-            return;
-        }
-        PlanKind::Dynamic(d) => d,
-    };
+    if plan.fixed {
+        // BFINAL, BTYPE 01.
+        w.put(0b011, 3);
+        let codes = fixed.get_or_insert_with(|| {
+            let mut flen = [0u8; 288];
+            for (s, l) in flen.iter_mut().enumerate() {
+                *l = fixed_litlen_len(s) as u8;
+            }
+            Box::new((Code::from_lengths(flen), Code::from_lengths([5u8; 30])))
+        });
+        write_syms(w, src, syms, &codes.0, &codes.1);
+        return;
+    }
     // BFINAL, BTYPE 10, then HLIT, HDIST, HCLEN.
     w.put(0b101, 3);
     w.put((d.hlit - 257) as u32, 5);
@@ -814,7 +834,7 @@ fn write_block(
     for &s in &CL_ORDER[..d.hclen] {
         w.put(u32::from(d.cl.len[s]), 3);
     }
-    for &(s, x) in &d.rle {
+    for &(s, x) in &d.rle[..d.nrle] {
         d.cl.put(w, s as usize);
         match s {
             16 => w.put(u32::from(x), 2),
@@ -907,7 +927,8 @@ mod tests {
             (a, b) = (b, a.saturating_add(b));
         }
         for limit in [7u8, 9, 15] {
-            let l = lengths(&f, limit, &mut Deflate::new().scratch);
+            let mut l = [0u8; LITLEN];
+            lengths(&f, limit, &mut Deflate::new().scratch, &mut l);
             assert!(l.iter().all(|&x| x <= limit));
             let kraft: f64 = l
                 .iter()
@@ -920,12 +941,13 @@ mod tests {
         // One symbol used, or none: two codes of one bit.
         let mut one = [0u32; DISTS];
         one[7] = 5;
-        let l = lengths(&one, 15, &mut Deflate::new().scratch);
+        let mut l = [0u8; DISTS];
+        lengths(&one, 15, &mut Deflate::new().scratch, &mut l);
         assert_eq!(
             (l[7], l[0], l.iter().filter(|&&x| x != 0).count()),
             (1, 1, 2)
         );
-        let l = lengths(&[0u32; DISTS], 15, &mut Deflate::new().scratch);
+        lengths(&[0u32; DISTS], 15, &mut Deflate::new().scratch, &mut l);
         assert_eq!((l[0], l[1]), (1, 1));
     }
 
