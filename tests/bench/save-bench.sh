@@ -70,21 +70,18 @@ if [ "$HOST" = 1 ]; then
     scratch=/tmp/save-bench-lzo
     mkdir -p "$scratch"
     CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld \
-        cargo build -q --release --locked -p vmcore-tools --example lzo_pages --example zlib_pages \
-        --target $musl
-    aarch64-linux-gnu-gcc -O2 -o "$scratch/lzo1x_pages" tests/bench/lzo1x_pages.c \
-        "$root/lib/aarch64-linux-gnu/liblzo2.so.2"
-    aarch64-linux-gnu-gcc -O2 -o "$scratch/zlib1_pages" tests/bench/zlib1_pages.c \
-        "$root/lib/aarch64-linux-gnu/libz.so.1"
+        cargo build -q --release --locked -p vmcore-tools --example encode_pages --target $musl
+    aarch64-linux-gnu-gcc -O2 -o "$scratch/encode_pages" tests/bench/encode_pages.c \
+        "$root/lib/aarch64-linux-gnu/liblzo2.so.2" "$root/lib/aarch64-linux-gnu/libz.so.1"
     kept=$("$native" save -j 1 -d 31 -c none --json "$cache/dumps/$release/vmcore-wedged-daif.elf" \
         "$scratch/none.kdump" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pages_written"])')
     tail -c $((kept * 4096)) "$scratch/none.kdump" >"$scratch/pages.bin"
     rm -f "$scratch/none.kdump"
     for _ in $(seq "$RUNS"); do
-        QEMU_LD_PREFIX=$root qemu-aarch64-static "$scratch/lzo1x_pages" "$scratch/pages.bin"
-        qemu-aarch64-static "target/$musl/release/examples/lzo_pages" "$scratch/pages.bin"
-        QEMU_LD_PREFIX=$root qemu-aarch64-static "$scratch/zlib1_pages" "$scratch/pages.bin"
-        qemu-aarch64-static "target/$musl/release/examples/zlib_pages" "$scratch/pages.bin"
+        for kind in lzo zlib; do
+            QEMU_LD_PREFIX=$root qemu-aarch64-static "$scratch/encode_pages" $kind "$scratch/pages.bin"
+            qemu-aarch64-static "target/$musl/release/examples/encode_pages" $kind "$scratch/pages.bin"
+        done
     done
     rm -rf "${scratch:?}"
 fi

@@ -21,6 +21,28 @@ pub const VMCOREINFO_TEXT: &[u8] = b"OSRELEASE=6.1.0-test-arm64\nPAGESIZE=4096\n
 NUMBER(VA_BITS)=48\nNUMBER(kimage_voffset)=0xffff7fffc7e00000\nNUMBER(PHYS_OFFSET)=0x40000000\n\
 KERNELOFFSET=0\nCRASHTIME=1700000000\n";
 
+/// A xorshift64 sequence: the same numbers for the same seed, for tests that
+/// want noise or random choices they can repeat.
+#[derive(Debug, Clone)]
+pub struct Xorshift(pub u64);
+
+impl Xorshift {
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// `len` bytes, the low byte of each next number (incompressible).
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next_u64() as u8).collect()
+    }
+}
+
 /// Deterministic bytes for physical address `addr` onwards: each byte is a
 /// hash of its own address, so any read can be checked against it.
 pub fn pattern(addr: u64, len: usize) -> Vec<u8> {

@@ -228,12 +228,10 @@ mod tests {
 
     fn sample(seed: u64, n: usize) -> Vec<u8> {
         // Compressible but varied: runs, repeats, and noise.
-        let mut x = seed | 1;
+        let mut r = crate::format::build::Xorshift(seed | 1);
         let mut v = Vec::with_capacity(n);
         while v.len() < n {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = r.next_u64();
             match x % 4 {
                 0 => v.extend(std::iter::repeat_n(
                     (x >> 8) as u8,
@@ -318,11 +316,9 @@ mod tests {
     fn corrupt_streams_are_errors_not_panics() {
         let data = sample(9, 4096);
         let c = lzokay_native::compress(&data).unwrap();
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut r = crate::format::build::Xorshift(0x9e37_79b9_7f4a_7c15);
         for _ in 0..3000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = r.next_u64();
             let mut m = c.clone();
             let i = (x as usize) % m.len();
             m[i] ^= (x >> 32) as u8 | 1;

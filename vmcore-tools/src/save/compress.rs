@@ -136,15 +136,7 @@ mod tests {
     #[test]
     fn incompressible_pages_are_stored_raw() {
         // xorshift bytes do not compress.
-        let mut x = 0x1234_5678_9abc_def1u64;
-        let page: Vec<u8> = (0..4096)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let page = build::Xorshift(0x1234_5678_9abc_def1).bytes(4096);
         for kind in [Compression::Zstd, Compression::Lzo, Compression::Zlib] {
             let mut out = vec![0xaa];
             let flags = Compressor::new(kind).store(&page, &mut out);

@@ -953,15 +953,7 @@ mod tests {
 
     #[test]
     fn a_stream_over_the_limit_is_not_written() {
-        let mut x = 0x1234_5678_9abc_def1u64;
-        let noise: Vec<u8> = (0..4096)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let noise = build::Xorshift(0x1234_5678_9abc_def1).bytes(4096);
         let mut c = Deflate::new();
         let mut out = vec![1, 2, 3];
         assert!(!c.compress_within(&noise, &mut out, 4096));
@@ -1017,13 +1009,8 @@ mod tests {
             .take(4096)
             .collect();
         assert!(round_trip(&text) < 300);
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut rnd = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut x = build::Xorshift(0x2545_f491_4f6c_dd1d);
+        let mut rnd = || x.next_u64();
         for len in [
             0usize, 1, 2, 3, 4, 5, 7, 8, 9, 100, 4096, 32768, 32769, 100_000,
         ] {

@@ -455,13 +455,8 @@ mod tests {
         assert!(round_trip(&[0u8; 4096]) < 64);
         assert!(round_trip(&build::pattern(0x4000_0000, 4096)) < 4096);
         assert!(round_trip(&[0u8; 65536]) < 600);
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut rnd = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut x = build::Xorshift(0x2545_f491_4f6c_dd1d);
+        let mut rnd = || x.next_u64();
         for len in [
             0usize, 1, 2, 3, 4, 5, 7, 8, 17, 18, 19, 238, 239, 240, 300, 4096, 16384, 65536,
         ] {

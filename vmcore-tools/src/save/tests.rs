@@ -440,13 +440,8 @@ fn mutated_inputs_never_panic() {
         .pattern_pages(0x40010..0x40014, BuildComp::Lzo)
         .filtered(0x40014)
         .build();
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let mut rnd = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut x = build::Xorshift(0x9e37_79b9_7f4a_7c15);
+    let mut rnd = move || x.next_u64();
     let out = tmp("mutant.kdump");
     let mut saved = 0;
     for (name, good) in [("elf", elf_input()), ("kdump", kd)] {
