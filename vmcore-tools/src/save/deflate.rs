@@ -201,16 +201,25 @@ impl Deflate {
         out.reserve(size + 8);
         out.extend_from_slice(&[0x78, 0x01]);
         let fixed = &mut self.fixed;
-        // SAFETY: `out` has `size - 2 + 8` bytes of room past its end, and
-        // the block is `plan.bits` long: `Bits` stores nothing past 4 bytes
-        // beyond its end.
+        // The block's bytes and 4 more: `Bits` stores whole words.
+        let room = size - 6 + 4;
+        // SAFETY: `out` has `size + 8 - 2` bytes of room past its end.
         let len = unsafe {
             let at = out.as_mut_ptr().add(out.len());
-            let mut w = Bits::new(at);
+            let mut w = Bits::new(at, room);
             write_block(&mut w, src, &self.syms, &plan, &self.dynamic, fixed);
             w.finish(at)
         };
-        debug_assert_eq!(len as u64, plan.bits.div_ceil(8));
+        let Some(len) = len.filter(|&l| l as u64 == plan.bits.div_ceil(8)) else {
+            // The plan and the block disagree: a bug, not the input's fault.
+            debug_assert!(
+                false,
+                "deflate block of {len:?} bytes, planned {}",
+                plan.bits
+            );
+            out.truncate(out.len() - 2);
+            return false;
+        };
         // SAFETY: `write_block` initialised those `len` bytes.
         unsafe { out.set_len(out.len() + len) };
         out.extend_from_slice(&adler32(src).to_be_bytes());
@@ -271,12 +280,7 @@ impl Deflate {
                 ip += 1;
                 continue;
             }
-            if ip > lit {
-                for &b in &src[lit..ip] {
-                    f.lit[b as usize] += 1;
-                }
-                syms.push(((ip - lit) as u32) << 1);
-            }
+            literals(syms, &mut f, &src[lit..ip]);
             f.lit[len_code(best).0] += 1;
             f.dist[dist_code(best_dist).0] += 1;
             syms.push(((best_dist as u32) << 10) | (best as u32) << 1 | 1);
@@ -293,14 +297,21 @@ impl Deflate {
             ip = end;
             lit = ip;
         }
-        if n > lit {
-            for &b in &src[lit..] {
-                f.lit[b as usize] += 1;
-            }
-            syms.push(((n - lit) as u32) << 1);
-        }
+        literals(syms, &mut f, &src[lit..]);
         f.lit[EOB] = 1;
         f
+    }
+}
+
+/// Counts the literals `run` and adds them to the parse (as runs of at
+/// most 2^30 bytes, so that a count fits its symbol).
+#[inline(always)]
+fn literals(syms: &mut Vec<u32>, f: &mut Freqs, run: &[u8]) {
+    for &b in run {
+        f.lit[b as usize] += 1;
+    }
+    for part in run.chunks(1 << 30) {
+        syms.push((part.len() as u32) << 1);
     }
 }
 
@@ -346,17 +357,33 @@ fn adler32(data: &[u8]) -> u32 {
 }
 
 /// Bits, least significant first, stored through a pointer four bytes at a
-/// time (the caller leaves room for the stream and 8 bytes more).
+/// time into room the caller sized from the block's planned length. A
+/// store that would pass the room is not made (the stream is then refused:
+/// a planning mistake costs a raw page, never memory past the buffer).
 struct Bits {
     p: *mut u8,
+    /// Where the room ends.
+    end: *mut u8,
     acc: u64,
     /// Bits in `acc` not yet stored (under 32 between puts).
     n: u32,
+    overflow: bool,
 }
 
 impl Bits {
-    fn new(p: *mut u8) -> Bits {
-        Bits { p, acc: 0, n: 0 }
+    /// A writer at `p` with `room` bytes there.
+    ///
+    /// # Safety
+    /// `p` is valid for writes of `room` bytes.
+    unsafe fn new(p: *mut u8, room: usize) -> Bits {
+        Bits {
+            p,
+            // SAFETY: the end of the room the caller gives.
+            end: unsafe { p.add(room) },
+            acc: 0,
+            n: 0,
+            overflow: false,
+        }
     }
 
     /// Appends the low `nbits` (at most 32) of `v`, nothing above them set.
@@ -365,32 +392,43 @@ impl Bits {
         self.acc |= u64::from(v) << self.n;
         self.n += nbits;
         if self.n >= 32 {
-            // SAFETY: the caller of `write_block` gives room for the block
-            // and 8 bytes more; these 4 bytes are inside the block.
-            unsafe {
-                self.p
-                    .cast::<u32>()
-                    .write_unaligned((self.acc as u32).to_le());
-                self.p = self.p.add(4);
-            }
+            self.store();
             self.acc >>= 32;
             self.n -= 32;
         }
     }
 
-    /// Stores what is left and returns the stream's length from `start`.
-    ///
-    /// # Safety
-    /// `start` is where this writer began.
-    unsafe fn finish(self, start: *mut u8) -> usize {
-        // SAFETY: the last (partial) word is inside the room given, and `p`
-        // moved on from `start` within one allocation.
+    /// Stores the accumulator's low four bytes and moves on by four.
+    #[inline(always)]
+    fn store(&mut self) {
+        // Four bytes of room left? (`p` never passes `end`.)
+        if (self.end as usize) - (self.p as usize) < 4 {
+            self.overflow = true;
+            return;
+        }
+        // SAFETY: the four bytes are inside the room (just checked).
         unsafe {
             self.p
                 .cast::<u32>()
                 .write_unaligned((self.acc as u32).to_le());
-            self.p.offset_from(start) as usize + self.n.div_ceil(8) as usize
+            self.p = self.p.add(4);
         }
+    }
+
+    /// Stores what is left and returns the stream's length from `start`,
+    /// or `None` when it did not fit the room.
+    ///
+    /// # Safety
+    /// `start` is where this writer began.
+    unsafe fn finish(mut self, start: *mut u8) -> Option<usize> {
+        let tail = self.n.div_ceil(8) as usize;
+        self.store();
+        if self.overflow {
+            return None;
+        }
+        // SAFETY: `p` moved on from `start` within one allocation.
+        let whole = unsafe { self.p.offset_from(start) } as usize;
+        Some(whole - 4 + tail)
     }
 }
 
@@ -949,6 +987,26 @@ mod tests {
         );
         lengths(&[0u32; DISTS], 15, &mut Deflate::new().scratch, &mut l);
         assert_eq!((l[0], l[1]), (1, 1));
+    }
+
+    #[test]
+    fn the_bit_writer_stays_in_its_room() {
+        let mut buf = [0u8; 16];
+        // SAFETY: 8 bytes of `buf`.
+        let mut w = unsafe { Bits::new(buf.as_mut_ptr(), 8) };
+        w.put(0b101, 3);
+        w.put(0xffff_ffff, 32);
+        // SAFETY: started at `buf`.
+        assert_eq!(unsafe { w.finish(buf.as_mut_ptr()) }, Some(5));
+        assert_eq!(buf[..5], [0xfd, 0xff, 0xff, 0xff, 0x07]);
+        // SAFETY: 8 bytes of `buf`; 12 put in them are refused.
+        let mut w = unsafe { Bits::new(buf.as_mut_ptr(), 8) };
+        for _ in 0..3 {
+            w.put(0x1234_5678, 32);
+        }
+        // SAFETY: started at `buf`.
+        assert_eq!(unsafe { w.finish(buf.as_mut_ptr()) }, None);
+        assert_eq!(buf[8..], [0; 8]);
     }
 
     #[test]
