@@ -310,8 +310,14 @@ fn literals(syms: &mut Vec<u32>, f: &mut Freqs, run: &[u8]) {
     for &b in run {
         f.lit[b as usize] += 1;
     }
-    for part in run.chunks(1 << 30) {
-        syms.push((part.len() as u32) << 1);
+    const MAX_RUN: usize = 1 << 30;
+    let mut left = run.len();
+    while left > MAX_RUN {
+        syms.push((MAX_RUN as u32) << 1);
+        left -= MAX_RUN;
+    }
+    if left != 0 {
+        syms.push((left as u32) << 1);
     }
 }
 
