@@ -628,6 +628,47 @@ pub fn seeds_zlib_encode() -> Vec<Vec<u8>> {
     vec![a, big, wrap]
 }
 
+/// The `vmcore` command line: the input split at NUL bytes into arguments
+/// (any bytes, not only UTF-8); parsing must give a command, a help text,
+/// the version or a usage error, and an error's text names the usage line.
+pub fn vmcore_args(data: &[u8]) {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+    use vmcore_tools::cli::{parse, Parsed};
+    let args: Vec<OsString> = data
+        .split(|&b| b == 0)
+        .map(|a| OsString::from_vec(a.to_vec()))
+        .collect();
+    match parse(args) {
+        Ok(Parsed::Help(h)) => assert!(h.contains("Usage: vmcore")),
+        Ok(Parsed::Run(_) | Parsed::Version) => {}
+        Err(e) => {
+            assert!(e.usage.starts_with("vmcore "));
+            assert!(!e.message.is_empty());
+        }
+    }
+}
+
+/// Seeds: each command with its options in several spellings, and broken
+/// lines.
+pub fn seeds_vmcore_args() -> Vec<Vec<u8>> {
+    [
+        &b"save\0-d31\0-czlib\0-Fj2\0--progress=never\0--json\0/proc/vmcore\0-"[..],
+        b"save\0--dump-level\x001,31\0--\0-in\0out",
+        b"info\0--vmlinux\0vmlinux\0--system-map=System.map\0--stats\0--json\0dump",
+        b"cpus\0dump\0--json",
+        b"verify\0dump",
+        b"dmesg\0dump",
+        b"help\0save",
+        b"--version",
+        b"save\0-j\x000\0a",
+        b"save\0-\xff\0a",
+    ]
+    .iter()
+    .map(|s| s.to_vec())
+    .collect()
+}
+
 /// A System.map: parse, look every symbol up, and add it to the fake
 /// kernel's symbols (which checks it against VMCOREINFO).
 pub fn system_map(data: &[u8]) {
