@@ -222,8 +222,20 @@ impl<W: Write> Sink for FlatSink<W> {
         let mut h = [0u8; 16];
         h[..8].copy_from_slice(&off.to_be_bytes());
         h[8..].copy_from_slice(&len.to_be_bytes());
-        self.w.write_all(&h)?;
-        self.w.write_all(data)?;
+        // Header and data in one vectored write where they can go
+        // together (a record of page data passes the buffer: a separate
+        // 16-byte write before it had been a write of its own into the
+        // pipe, and a short read and write for the reader).
+        let mut bufs = [io::IoSlice::new(&h), io::IoSlice::new(data)];
+        let mut bufs = &mut bufs[..];
+        while !bufs.is_empty() {
+            match self.w.write_vectored(bufs) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => io::IoSlice::advance_slices(&mut bufs, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
         self.bytes += 16 + data.len() as u64;
         Ok(())
     }
