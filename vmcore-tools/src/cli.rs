@@ -632,7 +632,9 @@ fn build(g: &Given<'_>) -> Result<Command, UsageError> {
             dump: PathBuf::from(&g.args[0]),
             output: g.args.get(1).map(PathBuf::from),
             dump_level: g.chosen("dump-level", parse_levels)?,
-            compress: g.chosen("compress", |s| Ok(compression(s)))?,
+            compress: g.chosen("compress", |s| {
+                Compression::from_name(s).ok_or_else(|| format!("no compression {s}"))
+            })?,
             flat: g.flag("flat"),
             jobs: g.typed("jobs", |s| match s.parse::<u16>() {
                 Ok(n) if n >= 1 => Ok(n),
@@ -649,16 +651,6 @@ fn build(g: &Given<'_>) -> Result<Command, UsageError> {
         }),
         other => unreachable!("no builder for command {other}"),
     })
-}
-
-/// A name of the `-c` table (checked against it before this is called).
-fn compression(s: &str) -> Compression {
-    match s {
-        "zstd" => Compression::Zstd,
-        "zlib" => Compression::Zlib,
-        "none" => Compression::None,
-        _ => Compression::Lzo,
-    }
 }
 
 /// Parses the command line (`args` without the program name).

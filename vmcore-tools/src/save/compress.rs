@@ -31,6 +31,19 @@ impl Compression {
         }
     }
 
+    /// Every kind.
+    pub const ALL: [Compression; 4] = [
+        Compression::Zstd,
+        Compression::Lzo,
+        Compression::Zlib,
+        Compression::None,
+    ];
+
+    /// The kind whose [`Compression::name`] is `name`.
+    pub fn from_name(name: &str) -> Option<Compression> {
+        Compression::ALL.into_iter().find(|c| c.name() == name)
+    }
+
     /// The name used on the command line.
     pub fn name(self) -> &'static str {
         match self {
@@ -115,12 +128,7 @@ mod tests {
     #[test]
     fn every_kind_round_trips_through_the_builders_decoders_or_stays_raw() {
         let page = build::pattern(0x4000_0000, 4096);
-        for kind in [
-            Compression::Zstd,
-            Compression::Lzo,
-            Compression::Zlib,
-            Compression::None,
-        ] {
+        for kind in Compression::ALL {
             let mut c = Compressor::new(kind);
             let mut out = Vec::new();
             let flags = c.store(&page, &mut out);

@@ -920,8 +920,6 @@ impl Emit<'_> {
     }
 }
 
-/// The reader: candidate pages in pfn order, in batches, into reused buffers.
-#[allow(clippy::too_many_arguments)]
 /// How the reader cuts the pages: page size, pages per batch, batch
 /// buffers in all.
 #[derive(Debug, Clone, Copy)]
@@ -931,6 +929,7 @@ struct Batching {
     pool: usize,
 }
 
+/// The reader: candidate pages in pfn order, in batches, into reused buffers.
 fn read_pages<'a>(
     dump: &'a dyn Dump,
     filter: &PageFilter,
