@@ -470,8 +470,20 @@ pub fn save(dump: &dyn Dump, target: &Target, opts: &SaveOptions) -> Result<Summ
                 (finish_file(r, file, &part, p, has_next, &mut output), bytes)
             }
             Target::FlatStdout => {
-                let out = io::stdout();
-                let w = BufWriter::with_capacity(FLAT_BUF, out.lock());
+                // Written through a duplicate of descriptor 1, not through
+                // `Stdout`: its line buffering would cut the binary stream's
+                // writes at newline bytes.
+                use std::os::fd::AsFd;
+                let out = match io::stdout().as_fd().try_clone_to_owned() {
+                    Ok(fd) => File::from(fd),
+                    Err(err) => {
+                        return Err(SaveError::Create {
+                            path: PathBuf::from("(standard output)"),
+                            source: err,
+                        })
+                    }
+                };
+                let w = BufWriter::with_capacity(FLAT_BUF, out);
                 match FlatSink::new(w) {
                     Err(err) => (
                         Attempt::Failed(Failure::Output {
@@ -669,6 +681,13 @@ pub fn print_summary(w: &mut dyn Write, s: &Summary) -> io::Result<()> {
         w,
         "  time: filter {:.2} s, read {:.2} s, zero check {:.2} s, compress {:.2} s (thread sums), write {:.2} s\n  \
          wall: setup {:.2} s, page pass {:.2} s, finish {:.2} s",
-        p.filter, p.read, p.zero_check, p.compress, p.write, p.setup, p.pass, p.finish
+        p.filter,
+        p.read,
+        p.zero_check,
+        p.compress,
+        p.write,
+        p.setup,
+        p.pass,
+        p.finish
     )
 }

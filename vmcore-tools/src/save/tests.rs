@@ -335,12 +335,17 @@ fn one_job_writes_the_file_several_jobs_write() {
 
 #[test]
 fn when_no_level_fits_the_output_is_kept_incomplete() {
-    for jobs in [1, 3] {
-        no_level_fits(jobs);
-    }
+    // The same pages salvaged whether the pass ran on one thread or
+    // several (page data is written behind the pass either way): every
+    // page whose data fit before the device filled, in pfn order.
+    let one = no_level_fits(1);
+    assert_eq!(no_level_fits(3), one);
+    let (readable, gap) = one;
+    assert!(readable > 400, "{readable}");
+    assert_eq!(gap, Some(BASE + readable * PS));
 }
 
-fn no_level_fits(jobs: usize) {
+fn no_level_fits(jobs: usize) -> (u64, Option<u64>) {
     let small = size_at(1, "full");
     let input = open_vec("ladder.elf", ladder_input());
     let name = format!("full-j{jobs}.kdump");
@@ -364,12 +369,40 @@ fn no_level_fits(jobs: usize) {
     assert_eq!(b.len() as u64, small / 2);
     let status = u32::from_le_bytes(b[dh::STATUS..dh::STATUS + 4].try_into().unwrap());
     assert_eq!(status, DUMP_DH_COMPRESSED_INCOMPLETE);
-    // Readable as far as it goes: the first page made it.
+    // Readable as far as it goes: the first page made it, and every page
+    // the file gives is the input's, up to where the device filled (data
+    // the writer was given but could not write left no descriptor).
     let out = format::open(&inc).unwrap();
     let mut page = vec![0u8; PS as usize];
     out.read_phys(PhysAddr(BASE), &mut page).unwrap();
     assert_eq!(page, build::pattern(BASE, PS as usize));
+    let (readable, gap) = readable_prefix(input.as_ref(), out.as_ref());
     std::fs::remove_file(&inc).unwrap();
+    (readable, gap)
+}
+
+/// Pages of `output` that read back as `input`'s (the others must fail to
+/// read, never give other bytes), and the first input page that did not.
+fn readable_prefix(input: &dyn Dump, output: &dyn Dump) -> (u64, Option<u64>) {
+    let (mut a, mut b) = (vec![0u8; PS as usize], vec![0u8; PS as usize]);
+    let (mut n, mut gap) = (0, None);
+    for r in input.ranges() {
+        for addr in (r.start.get()..r.start.get() + r.size).step_by(PS as usize) {
+            if input.read_phys(PhysAddr(addr), &mut a).is_err() {
+                continue;
+            }
+            match output.read_phys(PhysAddr(addr), &mut b) {
+                Ok(()) => {
+                    assert_eq!(a, b, "page at {addr:#x}");
+                    n += 1;
+                }
+                Err(_) => {
+                    gap.get_or_insert(addr);
+                }
+            }
+        }
+    }
+    (n, gap)
 }
 
 #[test]
@@ -484,4 +517,90 @@ fn mutated_inputs_never_panic() {
         }
     }
     assert!(saved > 100, "{saved}");
+}
+
+/// 6000 pages, every third one zero: page data and descriptors both fill
+/// their buffers many times over.
+fn interleaved_input() -> Vec<u8> {
+    let mut a = build::pattern(BASE, 6000 * PS as usize);
+    for page in a.chunks_mut(PS as usize).skip(2).step_by(3) {
+        page.fill(0);
+    }
+    ElfBuilder::new()
+        .note_segment(build::kernel_notes(2, true))
+        .load(ElfLoad::new(BASE, a))
+        .build()
+}
+
+/// The records of a flattened file (offset, bytes), in the order written.
+fn flat_records(b: &[u8]) -> Vec<(u64, &[u8])> {
+    let mut v = Vec::new();
+    let mut at = 4096;
+    loop {
+        let off = i64::from_be_bytes(b[at..at + 8].try_into().unwrap());
+        let len = i64::from_be_bytes(b[at + 8..at + 16].try_into().unwrap());
+        if off < 0 {
+            return v;
+        }
+        let len = len as usize;
+        v.push((off as u64, &b[at + 16..at + 16 + len]));
+        at += 16 + len;
+    }
+}
+
+#[test]
+fn writes_are_full_and_no_descriptor_is_written_before_its_data() {
+    // The flattened stream records every write, in order.
+    let input = open_vec("interleaved.elf", interleaved_input());
+    for jobs in [1, 3] {
+        for c in [Compression::None, Compression::Lzo] {
+            let p = tmp(&format!("order-j{jobs}-{}.flat", c.name()));
+            let mut o = opts(&[1], c);
+            o.jobs = jobs;
+            let s = save(input.as_ref(), &Target::FlatFile(p.clone()), &o).unwrap();
+            assert!(s.complete && s.pages_written == 4000, "{s:?}");
+            let b = std::fs::read(&p).unwrap();
+            let recs = flat_records(&b);
+            // Header, sub-header, the two bitmaps, the shared zero page;
+            // at the end the 2nd bitmap and the header again.
+            let (bm1, bm2, zero) = (recs[2], recs[3], recs[4]);
+            let descs = bm2.0 + (bm2.0 - bm1.0);
+            let data = zero.0;
+            assert!(zero.1.len() == PS as usize && zero.1.iter().all(|&x| x == 0));
+            let (mut data_end, mut desc_end) = (data + PS, descs);
+            let (mut data_writes, mut desc_writes) = (Vec::new(), 0);
+            for &(off, bytes) in &recs[5..recs.len() - 2] {
+                if off >= data {
+                    assert_eq!(off, data_end, "page data in order, no gaps");
+                    data_end += bytes.len() as u64;
+                    data_writes.push(bytes.len());
+                } else {
+                    assert!(off >= descs, "{off:#x}");
+                    assert_eq!(off, desc_end, "descriptors in order, no gaps");
+                    desc_end += bytes.len() as u64;
+                    desc_writes += 1;
+                    for d in bytes.chunks_exact(24) {
+                        let at = u64::from_le_bytes(d[..8].try_into().unwrap());
+                        let size = u64::from(u32::from_le_bytes(d[8..12].try_into().unwrap()));
+                        assert!(at + size <= data_end, "a descriptor ahead of its data");
+                    }
+                }
+            }
+            assert_eq!(desc_end - descs, 6000 * 24);
+            // Each page-data write but the last as full as the buffer
+            // allows (a batch or a page short of it at most).
+            let (last, full) = data_writes.split_last().unwrap();
+            assert!(*last <= writer::DATA_FLUSH);
+            let least = writer::DATA_FLUSH - 8 * PS as usize;
+            assert!(
+                full.iter()
+                    .all(|&n| (least..=writer::DATA_FLUSH).contains(&n)),
+                "-j {jobs} -c {}: {data_writes:?}",
+                c.name()
+            );
+            // Descriptors go out with page data, not each on their own.
+            assert!(desc_writes <= 6000 / 1536 + 1, "{desc_writes}");
+            std::fs::remove_file(&p).unwrap();
+        }
+    }
 }

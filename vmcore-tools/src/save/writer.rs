@@ -49,19 +49,28 @@ use crate::mem::PhysMem;
 /// `new_utsname` field length.
 pub const UTS_LEN: usize = 65;
 /// Pages per batch with one job (compressed by the reading thread straight
-/// into the page-data buffer).
-const BATCH_PAGES: usize = 32;
+/// into the page-data buffer). The buffer is written when the next batch,
+/// were none of its pages to shrink, might take it past [`DATA_FLUSH`]: the
+/// smaller the batch, the fuller each write (32-page batches made writes of
+/// 145 KiB at the median, and each write costs far more than its bytes on a
+/// network or 9p file system).
+const BATCH_PAGES: usize = 8;
 /// Pages per batch with several jobs: each batch in flight (the pool holds
 /// one more than the jobs) has an output buffer of its own, which keeps as
 /// many pages resident as the batch's largest output, up to 32 pages'
 /// worth; halving the batch halves that (peak RSS).
 const BATCH_PAGES_THREADED: usize = 16;
-/// Page data buffered before a write (at most this much: a batch
-/// compressed in place is flushed before it could pass it).
-pub(crate) const DATA_FLUSH: usize = 256 << 10;
-/// Descriptors buffered before a write (24 KiB; they are written far less
-/// often than page data, and peak memory counts).
-const DESC_FLUSH: usize = 1024;
+/// Page data buffered before a write (at most this much: what is buffered
+/// is written before a page or a batch could pass it). 4 KiB under 256 KiB,
+/// so a write and its header fit one 256 KiB 9p message.
+pub(crate) const DATA_FLUSH: usize = 252 << 10;
+/// Descriptors buffered before they must be written (48 KiB; peak memory
+/// counts). They are written along with page data once 3/4 full
+/// ([`DESC_EARLY`]), not on their own (which had cost a short page-data
+/// write before each).
+const DESC_FLUSH: usize = 2048;
+/// Descriptors buffered from which a page-data write takes them along.
+const DESC_EARLY: usize = DESC_FLUSH * 3 / 4;
 /// Input bytes covered between releases of the input mapping's resident pages.
 const RELEASE_EVERY: u64 = 4 << 20;
 
@@ -709,10 +718,9 @@ fn write_pass(pass: &Pass<'_>, sink: &mut dyn Sink, stats: &mut PassStats) -> Re
             layout: &layout,
             data_off,
             data_start: data_off,
-            // Room for a batch of pages past `DATA_FLUSH` (written page by
-            // page, with several jobs), and a compressor's worst case for a
-            // page before it is stored raw instead.
-            data_buf: Vec::with_capacity(DATA_FLUSH + ps * BATCH_PAGES + ps / 8 + 128),
+            // Room for a compressor's worst case for a page past
+            // `DATA_FLUSH`, before the page is stored raw instead.
+            data_buf: Vec::with_capacity(DATA_FLUSH + ps / 8 + 128),
             desc_buf: Vec::with_capacity(DESC_FLUSH * PAGE_DESC_SIZE as usize),
             desc_idx: 0,
             desc_flushed: 0,
@@ -841,21 +849,25 @@ impl Emit<'_> {
     }
 
     fn push_data(&mut self, body: &[u8], flags: u32) -> Result<(), Failure> {
+        if self.data_buf.len() + body.len() > DATA_FLUSH {
+            self.flush_data()?;
+        }
         self.data_buf.extend_from_slice(body);
         self.push_placed(body.len(), flags)
     }
 
     /// The descriptor of the page data that ends `data_buf`, `len` bytes
-    /// (put there already).
+    /// (put there already, by [`Emit::push_data`] or by `Inline`, which
+    /// flushed before it could pass `DATA_FLUSH`).
     fn push_placed(&mut self, len: usize, flags: u32) -> Result<(), Failure> {
         let d = desc(self.data_off, len as u32, flags);
         self.data_off += len as u64;
-        if self.data_buf.len() >= DATA_FLUSH {
-            self.flush_data()?;
-        }
         self.push_desc(&d)
     }
 
+    /// Writes the buffered page data; with it, the buffered descriptors
+    /// once there are [`DESC_EARLY`] (the data buffer is written only
+    /// between pages, so each of them points at data now written).
     fn flush_data(&mut self) -> Result<(), Failure> {
         if !self.data_buf.is_empty() {
             self.sink
@@ -866,6 +878,9 @@ impl Emit<'_> {
                 })?;
             self.data_start += self.data_buf.len() as u64;
             self.data_buf.clear();
+            if self.desc_buf.len() >= DESC_EARLY * PAGE_DESC_SIZE as usize {
+                self.write_descs()?;
+            }
         }
         Ok(())
     }
@@ -873,6 +888,11 @@ impl Emit<'_> {
     fn flush_descs(&mut self) -> Result<(), Failure> {
         // Data first: a descriptor never points past what was written.
         self.flush_data()?;
+        self.write_descs()
+    }
+
+    /// Writes the buffered descriptors (their page data written already).
+    fn write_descs(&mut self) -> Result<(), Failure> {
         if !self.desc_buf.is_empty() {
             let at = self.layout.descs + self.desc_flushed * PAGE_DESC_SIZE;
             self.sink
