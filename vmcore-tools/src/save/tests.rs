@@ -599,7 +599,7 @@ fn writes_are_full_and_no_descriptor_is_written_before_its_data() {
                 c.name()
             );
             // Descriptors go out with page data, not each on their own.
-            assert!(desc_writes <= 6000 / 1536 + 1, "{desc_writes}");
+            assert!(desc_writes <= 6000 / 768 + 1, "{desc_writes}");
             std::fs::remove_file(&p).unwrap();
         }
     }
