@@ -57,11 +57,13 @@ impl Compression {
 
 /// A compressor with its reusable state (one per thread), made on first use:
 /// only the state its kind uses (the deflate encoder's tables 160 KiB, of
-/// which 4 KiB pages touch about 64; the LZO table 16 KiB).
+/// which 4 KiB pages touch about 64; the LZO table 16 KiB; the zstd match
+/// table 16 KiB and a page's worth of buffers).
 pub struct Compressor {
     kind: Compression,
     lzo: Option<super::lzo::Lzo1x>,
     zlib: Option<super::deflate::Deflate>,
+    zstd: Option<super::zstd::Zstd>,
 }
 
 impl std::fmt::Debug for Compressor {
@@ -79,6 +81,7 @@ impl Compressor {
             kind,
             lzo: None,
             zlib: None,
+            zstd: None,
         }
     }
 
@@ -104,10 +107,9 @@ impl Compressor {
                     .compress_within(page, out, page.len())
             }
             Compression::Zstd => {
-                out.extend_from_slice(&ruzstd::encoding::compress_to_vec(
-                    page,
-                    ruzstd::encoding::CompressionLevel::Fastest,
-                ));
+                self.zstd
+                    .get_or_insert_with(super::zstd::Zstd::new)
+                    .compress(page, out);
                 true
             }
         };

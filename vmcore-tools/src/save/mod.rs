@@ -29,6 +29,7 @@ pub mod input;
 pub mod lzo;
 pub mod progress;
 pub mod writer;
+pub mod zstd;
 
 #[cfg(test)]
 mod tests;
