@@ -168,6 +168,10 @@ def extract_flats(a):
     return 0
 
 
+# What busybox `time -v` multiplies the peak RSS by (see time_v).
+BUSYBOX_RSS_FACTOR = 4
+
+
 def time_v(log):
     """(wall seconds, max RSS KiB, exit status) from busybox `time -v` output in log."""
     wall = rss = status = None
@@ -182,7 +186,10 @@ def time_v(log):
         wall = round(int(m.group(1) or 0) * 3600 + int(m.group(2) or 0) * 60 + float(m.group(3)), 2)
     m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
     if m:
-        rss = int(m.group(1))
+        # Debian 12's busybox (1.35) converts ru_maxrss, which Linux gives in KiB already, as if it
+        # counted 4 KiB pages: what it prints is 4 times the peak RSS (vmcore save's own VmHWM in
+        # the same run is the quotient, to the KiB).
+        rss = int(m.group(1)) // BUSYBOX_RSS_FACTOR
     m = re.search(r"Exit status: (\d+)", text)
     if m:
         status = int(m.group(1))
@@ -229,6 +236,11 @@ def check_saves(a):
             r["summary"] = json.load(open(os.path.join(out, f"save-{job}.out")))
         except (OSError, ValueError):
             pass
+        # The RSS correction holds while busybox's peak and vmcore's own VmHWM agree.
+        hwm = r.get("summary", {}).get("peak_rss_kib")
+        if rc == 0 and rss is not None and hwm and abs(rss - hwm) > hwm // 8:
+            probs.append(f"{job}: busybox's peak RSS / {BUSYBOX_RSS_FACTOR} is {rss} KiB but vmcore's "
+                         f"VmHWM {hwm} KiB (has busybox's time -v changed?)")
         if rc != 0:
             tail = open(os.path.join(out, f"save-{job}.log"), errors="replace").read().strip().splitlines()[-3:]
             probs.append(f"{job}: exit {rc} in the crash kernel: {' | '.join(tail)}")
