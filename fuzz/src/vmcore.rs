@@ -628,6 +628,52 @@ pub fn seeds_zlib_encode() -> Vec<Vec<u8>> {
     vec![a, big, wrap]
 }
 
+/// `vmcore save`'s zstd encoder (`save::zstd::Zstd`): one reused encoder
+/// over pieces of the input (`u16` length, then bytes; the page size may
+/// change between pieces); every frame decodes (ruzstd) to its piece.
+pub fn zstd_encode(data: &[u8]) {
+    use vmcore_tools::save::zstd::Zstd;
+    let mut inp = Input::new(data);
+    let mut z = Zstd::new();
+    let mut out = Vec::new();
+    while !inp.is_empty() {
+        let want = usize::from(inp.u16());
+        let piece = inp.bytes(want);
+        out.clear();
+        z.compress(piece, &mut out);
+        let mut back = vec![0u8; piece.len()];
+        let mut dec = ruzstd::decoding::FrameDecoder::new();
+        let n = dec
+            .decode_all(&out, &mut back)
+            .unwrap_or_else(|e| panic!("own frame of {} bytes: {e}", piece.len()));
+        assert!(
+            n == piece.len() && back == piece,
+            "zstd encoder round trip differs"
+        );
+    }
+}
+
+/// Seeds: pages of several shapes, a 16 KiB page, and pages of two sizes
+/// in turn.
+pub fn seeds_zstd_encode() -> Vec<Vec<u8>> {
+    let page = |p: &[u8]| {
+        let mut s = (p.len() as u16).to_le_bytes().to_vec();
+        s.extend_from_slice(p);
+        s
+    };
+    let pattern = b::pattern(0x4000_0000, 4096);
+    let text = b"hello hello hello hello world".repeat(150);
+    let mut a = Vec::new();
+    a.extend(page(&pattern));
+    a.extend(page(&text));
+    a.extend(page(&[0; 4096]));
+    let big = page(&b::pattern(0x4000_0000, 4096).repeat(4));
+    let mut mixed = page(&pattern);
+    mixed.extend(page(&text[..1000]));
+    mixed.extend(page(&pattern));
+    vec![a, big, mixed]
+}
+
 /// The `vmcore` command line: the input split at NUL bytes into arguments
 /// (any bytes, not only UTF-8); parsing must give a command, a help text,
 /// the version or a usage error, and an error's text names the usage line.

@@ -1,8 +1,8 @@
 //! Compresses every whole 4 KiB page of a file with one of `vmcore save`'s
-//! encoders (LZO1X, zlib streams or zstd frames; `ruzstd`: the zstd frames
-//! of ruzstd's own match finder, which `vmcore save` used before), each
-//! page on its own as `vmcore save`
-//! stores them, and prints the total compressed size (a page that does not
+//! encoders (LZO1X, zlib streams or zstd frames; `ruzstd`: zstd frames from
+//! ruzstd's own match finder, which `vmcore save` used before), each page on
+//! its own as `vmcore save` stores them, and prints the total compressed
+//! size (a page that does not
 //! shrink counts as 4096, as it is then stored raw) and the time: the
 //! encoder alone, without reading or writing a dump.
 //!

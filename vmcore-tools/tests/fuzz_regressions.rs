@@ -32,6 +32,7 @@ targets! {
     vmcore::lzo / seeds_lzo,
     vmcore::lzo_encode / seeds_lzo_encode,
     vmcore::zlib_encode / seeds_zlib_encode,
+    vmcore::zstd_encode / seeds_zstd_encode,
     vmcore::vmcore_args / seeds_vmcore_args,
     vmcore::system_map / seeds_system_map,
     vmcore::vmlinux / seeds_vmlinux,

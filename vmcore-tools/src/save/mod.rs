@@ -682,13 +682,6 @@ pub fn print_summary(w: &mut dyn Write, s: &Summary) -> io::Result<()> {
         w,
         "  time: filter {:.2} s, read {:.2} s, zero check {:.2} s, compress {:.2} s (thread sums), write {:.2} s\n  \
          wall: setup {:.2} s, page pass {:.2} s, finish {:.2} s",
-        p.filter,
-        p.read,
-        p.zero_check,
-        p.compress,
-        p.write,
-        p.setup,
-        p.pass,
-        p.finish
+        p.filter, p.read, p.zero_check, p.compress, p.write, p.setup, p.pass, p.finish
     )
 }

@@ -65,7 +65,7 @@ const BATCH_PAGES_THREADED: usize = 16;
 /// so a write and its header fit one 256 KiB 9p message.
 pub(crate) const DATA_FLUSH: usize = 252 << 10;
 /// Descriptors buffered before they must be written (24 KiB; peak memory
-/// counts: twice as many saved 17 of 160 writes and cost 24 KiB, which
+/// counts: twice as many saved 16 of 179 writes and cost 24 KiB, which
 /// `-j 2` has not to spare). They are written along with page data once 3/4
 /// full ([`DESC_EARLY`]), not on their own (which had cost a short
 /// page-data write before each).
