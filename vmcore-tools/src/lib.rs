@@ -1,7 +1,8 @@
 //! `vmcore-tools`: read arm64 vmcores and prove which CPUs were captured.
 //!
 //! Layers, data flowing one way (`shared/DESIGN.md` §2):
-//! - [`source`]: the mmapped file, with a count of the pages read.
+//! - [`source`]: the mmapped file, with a count of the pages read
+//!   ([`sigbus`]: a failed read of a mapped page is an error naming the file).
 //! - [`format`]: ELF (/proc/vmcore, `makedumpfile -E`, QEMU), makedumpfile's
 //!   kdump-compressed format and its flattened stream, detected by content;
 //!   each gives notes, VMCOREINFO and physical memory ([`mem::PhysMem`]).
@@ -24,6 +25,7 @@ pub mod mem;
 pub mod printk;
 pub mod report;
 pub mod save;
+pub mod sigbus;
 pub mod source;
 pub mod symbols;
 

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use memmap2::{Mmap, MmapOptions};
 
@@ -54,6 +54,8 @@ impl Backing {
 struct Windows {
     file: File,
     len: u64,
+    /// The file's name, for [`crate::sigbus`].
+    name: Arc<[u8]>,
     /// Window `k` maps `[k * WINDOW, k * WINDOW + WINDOW + OVERLAP)`, cut
     /// at the end of the file.
     slots: Box<[OnceLock<Mmap>]>,
@@ -63,13 +65,14 @@ struct Windows {
 }
 
 impl Windows {
-    fn new(file: File, len: u64) -> Windows {
+    fn new(file: File, len: u64, name: Arc<[u8]>) -> Windows {
         let n = len.div_ceil(WINDOW) as usize;
         let mut slots = Vec::with_capacity(n);
         slots.resize_with(n, OnceLock::new);
         Windows {
             file,
             len,
+            name,
             slots: slots.into_boxed_slice(),
             long: Mutex::new(HashMap::new()),
         }
@@ -98,8 +101,13 @@ impl Windows {
                 Some(m) => m,
                 None => {
                     let m = self.map(start, (start + WINDOW + OVERLAP).min(self.len) - start)?;
+                    let ours = m.as_ptr();
                     // Another thread may have mapped it first: use theirs.
-                    slot.get_or_init(|| m)
+                    let m = slot.get_or_init(|| m);
+                    if std::ptr::eq(m.as_ptr(), ours) {
+                        crate::sigbus::register(m, start, &self.name);
+                    }
+                    m
                 }
             };
             return Ok(&m[(offset - start) as usize..(end - start) as usize]);
@@ -108,7 +116,9 @@ impl Windows {
         let m = match long.entry((offset, end - offset)) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(self.map(offset, end - offset)?)
+                let m = e.insert(self.map(offset, end - offset)?);
+                crate::sigbus::register(m, offset, &self.name);
+                m
             }
         };
         let (ptr, n) = (m.as_ptr(), m.len());
@@ -128,11 +138,25 @@ impl Windows {
     }
 }
 
+fn name_bytes(path: &Path) -> Arc<[u8]> {
+    use std::os::unix::ffi::OsStrExt;
+    Arc::from(path.as_os_str().as_bytes())
+}
+
 /// An input file's bytes.
 pub struct Source {
     path: PathBuf,
+    /// The path's bytes, named by [`crate::sigbus`] for a failed mapped read.
+    name: Arc<[u8]>,
     backing: Backing,
     touched: Vec<AtomicU64>,
+}
+
+impl Drop for Source {
+    fn drop(&mut self) {
+        // Out of the table before the mappings go.
+        crate::sigbus::forget(&self.name);
+    }
 }
 
 impl std::fmt::Debug for Source {
@@ -168,13 +192,15 @@ impl Source {
             path: path.to_path_buf(),
             source,
         };
+        let name = name_bytes(path);
         if windowed {
-            let w = Windows::new(file, len);
+            let w = Windows::new(file, len, Arc::clone(&name));
             // Map the first window now: a file that cannot be mapped (a
             // pipe, a device without mmap) fails here, at open.
             w.bytes(0, 1).map_err(io)?;
             return Ok(Source::with_backing(
                 path.to_path_buf(),
+                name,
                 Backing::Windows(w),
             ));
         }
@@ -182,15 +208,22 @@ impl Source {
         // file being truncated underneath us would fault (SIGBUS), which is
         // the same risk every mmap-based reader (makedumpfile, crash) takes.
         let map = unsafe { Mmap::map(&file) }.map_err(io)?;
-        Ok(Source::with_backing(path.to_path_buf(), Backing::Map(map)))
+        crate::sigbus::register(&map, 0, &name);
+        Ok(Source::with_backing(
+            path.to_path_buf(),
+            name,
+            Backing::Map(map),
+        ))
     }
 
     /// Wraps bytes already in memory (tests, fuzzing, stdin).
     pub fn from_vec(path: impl Into<PathBuf>, bytes: Vec<u8>) -> Source {
-        Source::with_backing(path.into(), Backing::Owned(bytes))
+        let path = path.into();
+        let name = name_bytes(&path);
+        Source::with_backing(path, name, Backing::Owned(bytes))
     }
 
-    fn with_backing(path: PathBuf, backing: Backing) -> Source {
+    fn with_backing(path: PathBuf, name: Arc<[u8]>, backing: Backing) -> Source {
         let len = backing.len();
         let pages = len.div_ceil(TOUCH_PAGE);
         let words = pages.div_ceil(64) as usize;
@@ -198,6 +231,7 @@ impl Source {
         touched.resize_with(words, || AtomicU64::new(0));
         Source {
             path,
+            name,
             backing,
             touched,
         }
@@ -322,6 +356,73 @@ mod tests {
         assert!(s.bytes(len - 1, 2, "past the end").is_err());
         s.release_resident();
         check(2 * WINDOW + 17, 3000);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Forks; the child truncates the file under `s`'s mapping and reads
+    /// offset `at` through it (no allocation after the fork). The child's
+    /// exit status and what it wrote to stderr.
+    fn read_after_truncate(s: &Source, path: &Path, at: u64) -> (i32, String) {
+        use std::io::Read;
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        let mut fds = [0; 2];
+        // SAFETY: a plain pipe(2) into a local array.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: the child only makes syscalls and reads mapped memory
+        // (no allocation, no lock another thread may hold), then exits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: the child's own descriptors and the mapping `s` holds;
+            // the read is of a byte inside the mapped length.
+            unsafe {
+                libc::dup2(fds[1], 2);
+                if crate::sigbus::install().is_err() || libc::ftruncate(f.as_raw_fd(), 0) != 0 {
+                    libc::_exit(10);
+                }
+                match s.bytes(at, 1, "a byte") {
+                    Ok(b) => {
+                        std::ptr::read_volatile(&b[0]);
+                        libc::_exit(0)
+                    }
+                    Err(_) => libc::_exit(11),
+                }
+            }
+        }
+        assert!(pid > 0);
+        // SAFETY: fds[1] is ours, closed once.
+        unsafe { libc::close(fds[1]) };
+        let mut err = String::new();
+        // SAFETY: fds[0] is ours and owned by the File from here on.
+        unsafe { std::fs::File::from_raw_fd(fds[0]) }
+            .read_to_string(&mut err)
+            .unwrap();
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(libc::WIFEXITED(status), "child killed: status {status:#x}");
+        (libc::WEXITSTATUS(status), err)
+    }
+
+    #[test]
+    fn a_file_that_shrank_under_its_mapping_is_an_error_naming_file_and_offset() {
+        let dir = std::env::temp_dir().join(format!("vmcore-sigbus-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for windowed in [false, true] {
+            let path = dir.join(format!("dump-{windowed}"));
+            std::fs::write(&path, vec![0x5au8; 64 << 10]).unwrap();
+            let s =
+                Source::open_file(&path, File::open(&path).unwrap(), 64 << 10, windowed).unwrap();
+            // Mapped before the fork (a window is mapped at its first read).
+            assert_eq!(s.bytes(0xa000, 1, "a byte").unwrap(), &[0x5a]);
+            let (code, err) = read_after_truncate(&s, &path, 0xa123);
+            assert_eq!(code, 2, "{err}");
+            let want = format!(
+                "vmcore: {}: reading offset 0xa123 through its mapping failed (SIGBUS)",
+                path.display()
+            );
+            assert!(err.starts_with(&want), "{err}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

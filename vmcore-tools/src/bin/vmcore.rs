@@ -301,6 +301,11 @@ fn error_chain(e: &anyhow::Error) -> String {
 }
 
 fn main() -> ExitCode {
+    // Without it a mapped input that cannot be read would kill the
+    // process with SIGBUS (and no word of which file).
+    if let Err(e) = vmcore_tools::sigbus::install() {
+        eprintln!("vmcore: warning: no SIGBUS handler: {e}");
+    }
     let cli = match cli::parse(std::env::args_os().skip(1)) {
         Ok(Parsed::Run(cli)) => cli,
         Ok(Parsed::Help(text)) => {
