@@ -82,7 +82,8 @@ impl Windows {
     /// holding `offset` and points past it).
     fn map(&self, offset: u64, len: u64) -> std::io::Result<Mmap> {
         // SAFETY: as for the whole-file map in `Source::open`: read-only,
-        // private to this process; a file truncated underneath faults.
+        // private to this process; a file truncated underneath faults (SIGBUS,
+        // reported by `crate::sigbus`).
         unsafe {
             MmapOptions::new()
                 .offset(offset)
@@ -145,8 +146,8 @@ fn name_bytes(path: &Path) -> Arc<[u8]> {
 
 /// An input file's bytes.
 pub struct Source {
-    path: PathBuf,
-    /// The path's bytes, named by [`crate::sigbus`] for a failed mapped read.
+    /// The path's bytes (shared with the windows, and named by
+    /// [`crate::sigbus`] for a failed mapped read).
     name: Arc<[u8]>,
     backing: Backing,
     touched: Vec<AtomicU64>,
@@ -162,7 +163,7 @@ impl Drop for Source {
 impl std::fmt::Debug for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Source")
-            .field("path", &self.path)
+            .field("path", &self.path())
             .field("len", &self.len())
             .finish()
     }
@@ -198,39 +199,29 @@ impl Source {
             // Map the first window now: a file that cannot be mapped (a
             // pipe, a device without mmap) fails here, at open.
             w.bytes(0, 1).map_err(io)?;
-            return Ok(Source::with_backing(
-                path.to_path_buf(),
-                name,
-                Backing::Windows(w),
-            ));
+            return Ok(Source::with_backing(name, Backing::Windows(w)));
         }
-        // SAFETY: the map is read-only and private to this process; a dump
-        // file being truncated underneath us would fault (SIGBUS), which is
-        // the same risk every mmap-based reader (makedumpfile, crash) takes.
+        // SAFETY: the map is read-only and private to this process; a page
+        // the kernel cannot supply (the file truncated underneath us) faults
+        // with SIGBUS, which `crate::sigbus` turns into an error naming the
+        // file and offset.
         let map = unsafe { Mmap::map(&file) }.map_err(io)?;
         crate::sigbus::register(&map, 0, &name);
-        Ok(Source::with_backing(
-            path.to_path_buf(),
-            name,
-            Backing::Map(map),
-        ))
+        Ok(Source::with_backing(name, Backing::Map(map)))
     }
 
     /// Wraps bytes already in memory (tests, fuzzing, stdin).
     pub fn from_vec(path: impl Into<PathBuf>, bytes: Vec<u8>) -> Source {
-        let path = path.into();
-        let name = name_bytes(&path);
-        Source::with_backing(path, name, Backing::Owned(bytes))
+        Source::with_backing(name_bytes(&path.into()), Backing::Owned(bytes))
     }
 
-    fn with_backing(path: PathBuf, name: Arc<[u8]>, backing: Backing) -> Source {
+    fn with_backing(name: Arc<[u8]>, backing: Backing) -> Source {
         let len = backing.len();
         let pages = len.div_ceil(TOUCH_PAGE);
         let words = pages.div_ceil(64) as usize;
         let mut touched = Vec::with_capacity(words);
         touched.resize_with(words, || AtomicU64::new(0));
         Source {
-            path,
             name,
             backing,
             touched,
@@ -245,7 +236,8 @@ impl Source {
 
     /// The file name, for messages.
     pub fn path(&self) -> &Path {
-        &self.path
+        use std::os::unix::ffi::OsStrExt;
+        Path::new(std::ffi::OsStr::from_bytes(&self.name))
     }
 
     /// File size in bytes.

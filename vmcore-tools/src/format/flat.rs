@@ -39,6 +39,10 @@ const MAX_ASSEMBLED: u64 = 64 << 20;
 /// `END_FLAG_FLAT_HEADER`, in both fields of the last header.
 pub const END_FLAG_FLAT_HEADER: i64 = -1;
 
+/// A record: (offset in the reassembled file, size, stream offset of its
+/// data).
+pub type Record = (u64, u64, u64);
+
 /// A flattened stream seen as the file it reassembles to.
 #[derive(Debug)]
 pub struct FlatFile {
@@ -63,6 +67,27 @@ impl FlatFile {
     /// Reads the stream header and every record header (seeking over the
     /// data), and builds the offset index.
     pub fn parse(src: Source) -> Result<FlatFile, ParseError> {
+        let (records, version) = FlatFile::records_of(&src)?;
+        let mut pieces = BTreeMap::new();
+        let mut len = 0u64;
+        // Latest first: a byte keeps the last record that wrote it.
+        for &(off, size, data) in records.iter().rev() {
+            insert_uncovered(&mut pieces, off, off + size, |at| data + (at - off));
+            len = len.max(off + size);
+        }
+        Ok(FlatFile {
+            src,
+            pieces,
+            len,
+            records: records.len() as u64,
+            version,
+        })
+    }
+
+    /// The stream's records, each as (offset in the reassembled file, size,
+    /// stream offset of its data), in the order written, and the header's
+    /// version.
+    pub fn records_of(src: &Source) -> Result<(Vec<Record>, u64), ParseError> {
         let h = src.bytes(0, MAX_SIZE_MDF_HEADER, "a 4096-byte makedumpfile_header")?;
         if !h.starts_with(MAKEDUMPFILE_SIGNATURE) || h[MAKEDUMPFILE_SIGNATURE.len()] != 0 {
             return Err(ParseError::new(
@@ -120,20 +145,7 @@ impl FlatFile {
             records.push((off, size, data));
             pos = next;
         }
-        let mut pieces = BTreeMap::new();
-        let mut len = 0u64;
-        // Latest first: a byte keeps the last record that wrote it.
-        for &(off, size, data) in records.iter().rev() {
-            insert_uncovered(&mut pieces, off, off + size, |at| data + (at - off));
-            len = len.max(off + size);
-        }
-        Ok(FlatFile {
-            src,
-            pieces,
-            len,
-            records: records.len() as u64,
-            version,
-        })
+        Ok((records, version))
     }
 
     /// Number of data records.

@@ -68,8 +68,9 @@ impl Default for Lzo1x {
     }
 }
 
+/// The table slot of the four bytes `v` (also the zstd encoder's).
 #[inline(always)]
-fn hash(v: u32) -> usize {
+pub(super) fn hash(v: u32) -> usize {
     (v.wrapping_mul(0x9e37_79b1) >> (32 - HASH_BITS)) as usize
 }
 
@@ -118,6 +119,24 @@ fn common_len(src: &[u8], a: usize, b: usize) -> usize {
     k
 }
 
+/// The base for a block of `n` bytes in a table of positions stored as
+/// `base + position + 1`: entries at most the returned base are from
+/// earlier blocks and count as empty. `next` moves past the block; the
+/// table is cleared only when that would overflow (also the zstd encoder's).
+#[inline(always)]
+pub(super) fn take_base(next: &mut u32, table: &mut [u32], n: usize) -> u32 {
+    // `position < n` must fit.
+    let span = u32::try_from(n).ok().and_then(|n| n.checked_add(1));
+    match span.and_then(|s| next.checked_add(s)) {
+        Some(after) => std::mem::replace(next, after),
+        None => {
+            table.fill(0);
+            *next = span.unwrap_or(u32::MAX);
+            0
+        }
+    }
+}
+
 impl Lzo1x {
     /// A compressor.
     pub fn new() -> Lzo1x {
@@ -148,16 +167,7 @@ impl Lzo1x {
     #[link_section = ".text.hot.vmcore_lzo"]
     pub fn compress(&mut self, src: &[u8], out: &mut Vec<u8>) {
         let n = src.len();
-        // Positions are stored as `base + ip + 1`; `ip < n` must fit.
-        let span = u32::try_from(n).ok().and_then(|n| n.checked_add(1));
-        let base = match span.and_then(|s| self.base.checked_add(s)) {
-            Some(next) => std::mem::replace(&mut self.base, next),
-            None => {
-                self.table.fill(0);
-                self.base = span.unwrap_or(u32::MAX);
-                0
-            }
-        };
+        let base = take_base(&mut self.base, &mut self.table[..], n);
         // The stream is written straight into `out`'s spare capacity.
         // Its worst case (incompressible input) is n + n/16 + 64 + 3 bytes;
         // 16 more let literal copies and match codes store whole words past

@@ -532,22 +532,6 @@ fn interleaved_input() -> Vec<u8> {
         .build()
 }
 
-/// The records of a flattened file (offset, bytes), in the order written.
-fn flat_records(b: &[u8]) -> Vec<(u64, &[u8])> {
-    let mut v = Vec::new();
-    let mut at = 4096;
-    loop {
-        let off = i64::from_be_bytes(b[at..at + 8].try_into().unwrap());
-        let len = i64::from_be_bytes(b[at + 8..at + 16].try_into().unwrap());
-        if off < 0 {
-            return v;
-        }
-        let len = len as usize;
-        v.push((off as u64, &b[at + 16..at + 16 + len]));
-        at += 16 + len;
-    }
-}
-
 #[test]
 fn writes_are_full_and_no_descriptor_is_written_before_its_data() {
     // The flattened stream records every write, in order.
@@ -560,7 +544,12 @@ fn writes_are_full_and_no_descriptor_is_written_before_its_data() {
             let s = save(input.as_ref(), &Target::FlatFile(p.clone()), &o).unwrap();
             assert!(s.complete && s.pages_written == 4000, "{s:?}");
             let b = std::fs::read(&p).unwrap();
-            let recs = flat_records(&b);
+            let (spans, _) =
+                crate::format::flat::FlatFile::records_of(&Source::open(&p).unwrap()).unwrap();
+            let recs: Vec<(u64, &[u8])> = spans
+                .iter()
+                .map(|&(off, size, at)| (off, &b[at as usize..(at + size) as usize]))
+                .collect();
             // Header, sub-header, the two bitmaps, the shared zero page;
             // at the end the 2nd bitmap and the header again.
             let (bm1, bm2, zero) = (recs[2], recs[3], recs[4]);

@@ -21,7 +21,9 @@ use std::io::Cursor;
 
 use ruzstd::encoding::{CompressionLevel, FrameCompressor, Matcher, Sequence};
 
-/// Hash table size (log2).
+use super::lzo::{hash, take_base};
+
+/// Hash table size (log2; [`hash`]'s, the LZO encoder's).
 const HASH_BITS: u32 = 12;
 /// Shortest match zstd can code is 3; the hash covers 4.
 const MIN_MATCH: usize = 4;
@@ -59,16 +61,16 @@ impl Zstd {
     /// Appends one zstd frame holding `page` to `out`. Pages of up to
     /// 128 KiB (zstd's largest block) are one block each.
     pub fn compress(&mut self, page: &[u8], out: &mut Vec<u8>) {
-        if self.frame.is_none() || self.page != page.len() {
+        if self.page != page.len() {
             self.page = page.len();
-            self.frame = Some(FrameCompressor::new_with_matcher(
+            self.frame = None;
+        }
+        let frame = self.frame.get_or_insert_with(|| {
+            FrameCompressor::new_with_matcher(
                 PageMatcher::new(page.len()),
                 CompressionLevel::Fastest,
-            ));
-        }
-        let Some(frame) = self.frame.as_mut() else {
-            return;
-        };
+            )
+        });
         let mut src = frame
             .take_source()
             .map(Cursor::into_inner)
@@ -95,8 +97,9 @@ struct PageMatcher {
     /// The block being matched.
     last: Vec<u8>,
     /// `base + position + 1` of the last position with each hash; at most
-    /// `base` means none in this block.
+    /// the block's base means none in this block ([`take_base`]).
     head: Box<[u32]>,
+    /// The next block's base.
     base: u32,
 }
 
@@ -110,23 +113,6 @@ impl PageMatcher {
             base: 0,
         }
     }
-
-    /// Makes every entry of the table count as empty for the next block.
-    fn next_block(&mut self, len: usize) {
-        let step = len as u32 + 1;
-        match self.base.checked_add(step) {
-            Some(b) if b.checked_add(step).is_some() => self.base = b,
-            _ => {
-                self.head.fill(0);
-                self.base = 0;
-            }
-        }
-    }
-}
-
-#[inline(always)]
-fn hash(v: u32) -> usize {
-    (v.wrapping_mul(0x9e37_79b1) >> (32 - HASH_BITS)) as usize
 }
 
 #[inline(always)]
@@ -155,15 +141,15 @@ impl Matcher for PageMatcher {
     }
 
     fn skip_matching(&mut self) {
-        // Nothing of this block is reachable from the next frame.
-        self.next_block(self.last.len());
+        // Nothing of this block is reachable from the next frame: the next
+        // takes a base of its own.
     }
 
     fn start_matching(&mut self, mut emit: impl for<'a> FnMut(Sequence<'a>)) {
         let src = &self.last[..];
         let n = src.len();
-        let base = self.base;
         let head = &mut self.head;
+        let base = take_base(&mut self.base, head, n);
         let mut lit = 0usize;
         let mut i = 0usize;
         while i + MIN_MATCH <= n {
@@ -199,7 +185,6 @@ impl Matcher for PageMatcher {
         emit(Sequence::Literals {
             literals: &src[lit..],
         });
-        self.next_block(n);
     }
 
     fn reset(&mut self, _level: CompressionLevel) {
@@ -275,10 +260,9 @@ mod tests {
         let mut m = PageMatcher::new(4096);
         m.base = u32::MAX - 5000;
         m.head[3] = u32::MAX - 10;
-        m.next_block(4096);
-        assert_eq!(m.base, 0);
+        assert_eq!(take_base(&mut m.base, &mut m.head, 4096), u32::MAX - 5000);
+        assert_eq!(take_base(&mut m.base, &mut m.head, 4096), 0);
         assert!(m.head.iter().all(|&h| h == 0));
-        m.next_block(4096);
-        assert_eq!(m.base, 4097);
+        assert_eq!(take_base(&mut m.base, &mut m.head, 4096), 4097);
     }
 }
