@@ -63,7 +63,10 @@ pub struct Compressor {
     kind: Compression,
     lzo: Option<super::lzo::Lzo1x>,
     zlib: Option<super::deflate::Deflate>,
-    zstd: Option<super::zstd::Zstd>,
+    /// Boxed: the zstd state is 49 KiB inline, which a `Compressor` held
+    /// on a thread's stack made resident there (56 KiB more stack at `-j 2`
+    /// in the capture kernel, whatever the compression).
+    zstd: Option<Box<super::zstd::Zstd>>,
 }
 
 impl std::fmt::Debug for Compressor {
@@ -108,7 +111,7 @@ impl Compressor {
             }
             Compression::Zstd => {
                 self.zstd
-                    .get_or_insert_with(super::zstd::Zstd::new)
+                    .get_or_insert_with(|| Box::new(super::zstd::Zstd::new()))
                     .compress(page, out);
                 true
             }

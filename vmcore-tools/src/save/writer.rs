@@ -56,10 +56,14 @@ pub const UTS_LEN: usize = 65;
 /// network or 9p file system).
 const BATCH_PAGES: usize = 8;
 /// Pages per batch with several jobs: each batch in flight (the pool holds
-/// one more than the jobs) has an output buffer of its own, which keeps as
-/// many pages resident as the batch's largest output, up to 32 pages'
-/// worth; halving the batch halves that (peak RSS).
-const BATCH_PAGES_THREADED: usize = 16;
+/// one more than the jobs) has an output buffer of its own, and over a
+/// whole dump each buffer meets a batch that compresses badly, so each ends
+/// up resident at the batch's full size: with 16 pages the three buffers of
+/// `-j 2` were 236 KiB of a 1,396 KiB peak in the two-CPU capture kernel,
+/// with 8 half that. (8-page batches had been slower while the reading
+/// thread only handed batches on; now that it compresses too they cost
+/// about 5 %.)
+const BATCH_PAGES_THREADED: usize = 8;
 /// Page data buffered before a write (at most this much: what is buffered
 /// is written before a page or a batch could pass it). 4 KiB under 256 KiB,
 /// so a write and its header fit one 256 KiB 9p message.
@@ -765,16 +769,20 @@ fn write_pass(pass: &Pass<'_>, sink: &mut dyn Sink, stats: &mut PassStats) -> Re
         let (done_tx, done_rx) = mpsc::sync_channel::<Done>(batch.pool);
         let job_rx = Arc::new(Mutex::new(job_rx));
         std::thread::scope(|scope| {
-            for _ in 0..jobs {
+            // The reading thread is one of the jobs (see `Threaded`).
+            for _ in 1..jobs {
                 let job_rx = Arc::clone(&job_rx);
                 let done_tx = done_tx.clone();
                 scope.spawn(move || compress_worker(&job_rx, &done_tx, comp, zero_excluded, ps));
             }
             drop(done_tx);
-            drop(job_rx);
             let mut pipe = Threaded {
                 job_tx: Some(job_tx),
+                job_rx,
                 done_rx,
+                c: Compressor::new(comp),
+                zero_excluded,
+                ps,
                 pending: BTreeMap::new(),
                 next: 0,
                 spare: Vec::new(),
@@ -782,9 +790,10 @@ fn write_pass(pass: &Pass<'_>, sink: &mut dyn Sink, stats: &mut PassStats) -> Re
                 stop: &stop,
             };
             let r = read_pages(dump, filter, &runs, batch, &mut pipe, &stop, &mut read_time);
-            // The last batches: the jobs finish them once no more come.
+            // The last batches: the jobs, this thread among them, finish
+            // them once no more come.
             pipe.job_tx = None;
-            while pipe.take_done() {}
+            while pipe.next_done() {}
             r
         })
     };
@@ -1089,10 +1098,22 @@ trait Pipe<'a> {
 
 /// To the compression threads; what they give back is written, in
 /// sequence order, by the reading thread while it waits for a buffer.
+///
+/// The reading thread is itself one of the jobs: rather than wait for a
+/// buffer while batches are queued, it takes one and compresses it. With
+/// `-j N` there are thus N - 1 compression threads besides it and no more
+/// threads with work than CPUs (with N threads besides it, a two-CPU
+/// capture kernel switched between three).
 struct Threaded<'a, 'b, 'o> {
     job_tx: Option<SyncSender<Batch<'a>>>,
+    /// The queue the compression threads take from, for this thread too.
+    job_rx: Arc<Mutex<Receiver<Batch<'a>>>>,
     done_rx: Receiver<Done>,
-    /// Batches back from the jobs ahead of their turn.
+    /// This thread's compressor.
+    c: Compressor,
+    zero_excluded: bool,
+    ps: usize,
+    /// Batches compressed ahead of their turn.
     pending: BTreeMap<u64, Done>,
     /// The sequence number written next.
     next: u64,
@@ -1102,13 +1123,10 @@ struct Threaded<'a, 'b, 'o> {
     stop: &'o AtomicBool,
 }
 
-impl Threaded<'_, '_, '_> {
-    /// Waits for one batch from the jobs and writes every batch whose turn
-    /// has come; false when no more will come or the output failed.
-    fn take_done(&mut self) -> bool {
-        let Ok(d) = self.done_rx.recv() else {
-            return false;
-        };
+impl<'a> Threaded<'a, '_, '_> {
+    /// Writes every compressed batch whose turn has come, `d` among them;
+    /// false when the output failed.
+    fn accept(&mut self, d: Done) -> bool {
         self.pending.insert(d.seq, d);
         while let Some(d) = self.pending.remove(&self.next) {
             self.next += 1;
@@ -1122,6 +1140,33 @@ impl Threaded<'_, '_, '_> {
         }
         true
     }
+
+    /// A queued batch no compression thread has taken yet. A thread that
+    /// holds the queue's lock is waiting on an empty queue or about to take
+    /// the batch at its head: then there is nothing to take.
+    fn queued(&self) -> Option<Batch<'a>> {
+        if self.stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.job_rx.try_lock().ok()?.try_recv().ok()
+    }
+
+    /// Makes progress on one batch: one already compressed by a job is
+    /// written, else one still queued is compressed here, else one is
+    /// waited for. False when no more will come or the output failed.
+    fn next_done(&mut self) -> bool {
+        let d = match self.done_rx.try_recv() {
+            Ok(d) => d,
+            Err(_) => match self.queued() {
+                Some(b) => compress_batch(&mut self.c, b, self.zero_excluded, self.ps),
+                None => match self.done_rx.recv() {
+                    Ok(d) => d,
+                    Err(_) => return false,
+                },
+            },
+        };
+        self.accept(d)
+    }
 }
 
 impl<'a> Pipe<'a> for Threaded<'a, '_, '_> {
@@ -1133,7 +1178,7 @@ impl<'a> Pipe<'a> for Threaded<'a, '_, '_> {
             if let Some(s) = self.spare.pop() {
                 return Some(s);
             }
-            if !self.take_done() {
+            if !self.next_done() {
                 return None;
             }
         }
