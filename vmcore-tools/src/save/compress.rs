@@ -63,9 +63,8 @@ pub struct Compressor {
     kind: Compression,
     lzo: Option<super::lzo::Lzo1x>,
     zlib: Option<super::deflate::Deflate>,
-    /// Boxed: the zstd state is 49 KiB inline, which a `Compressor` held
-    /// on a thread's stack made resident there (56 KiB more stack at `-j 2`
-    /// in the capture kernel, whatever the compression).
+    /// Boxed: the zstd state is 49 KiB inline, too much to move around
+    /// with a `Compressor` (see [`made`]).
     zstd: Option<Box<super::zstd::Zstd>>,
 }
 
@@ -75,6 +74,20 @@ impl std::fmt::Debug for Compressor {
             .field("kind", &self.kind)
             .finish_non_exhaustive()
     }
+}
+
+/// The state `new` makes, made in a frame of its own.
+///
+/// What a constructor builds on the stack before it is boxed (the zstd
+/// state, 49 KiB; the deflate encoder's code tables, 7 KiB) would otherwise
+/// be in the frame of [`Compressor::store`], which is entered for every page:
+/// the stack probes at its entry then kept that much of every compressing
+/// thread's stack resident (48 KiB each, whatever the compression; 60-64 KiB
+/// stacks at `-j 1` and `-j 2` in the capture kernel).
+#[inline(never)]
+#[cold]
+fn made<T>(new: impl FnOnce() -> T) -> T {
+    new()
 }
 
 impl Compressor {
@@ -97,7 +110,7 @@ impl Compressor {
             Compression::None => false,
             Compression::Lzo => {
                 self.lzo
-                    .get_or_insert_with(super::lzo::Lzo1x::new)
+                    .get_or_insert_with(|| made(super::lzo::Lzo1x::new))
                     .compress(page, out);
                 true
             }
@@ -106,12 +119,12 @@ impl Compressor {
                 // compress2(); the encoder's state carries over, not cleared.
                 // A stream that would not be smaller is never written.
                 self.zlib
-                    .get_or_insert_with(super::deflate::Deflate::new)
+                    .get_or_insert_with(|| made(super::deflate::Deflate::new))
                     .compress_within(page, out, page.len())
             }
             Compression::Zstd => {
                 self.zstd
-                    .get_or_insert_with(|| Box::new(super::zstd::Zstd::new()))
+                    .get_or_insert_with(|| made(|| Box::new(super::zstd::Zstd::new())))
                     .compress(page, out);
                 true
             }
