@@ -41,6 +41,9 @@ phase "sdei-stop.ko (refuses without SDEI; with sdei-fw, captures a DAIF-masked 
 phase "crash drill, default matrix (sdei-fw + sdei-stop.ko captures the DAIF-masked CPU; without it, missing; the crash kernel also saves with vmcore save -d 31 -c lzo: verify and makedumpfile --dump-dmesg read it)"
 SKIP_SETUP=1 ./tests/drill/crash-drill --json "${KEXECRS_CACHE:-/var/cache/kexec-rs}/drill/ci-matrix.json"
 
+phase "crash drill, two-CPU capture kernel on sdei-fw (CPU_ON of a core CPU_OFF took out of Linux's stop IPI: both CPUs come up; the save runs with -j 2)"
+SKIP_SETUP=1 ./tests/drill/crash-drill --scenario sdei-fw/none/none --capture-cpus 2
+
 phase "vmcore save on a real /proc/vmcore copy; crash, drgn (libkdumpfile), makedumpfile and vmcore read the result"
 SAVED=$(mktemp -d)
 trap 'rm -rf "${SAVED:?}"' EXIT

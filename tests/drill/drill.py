@@ -42,6 +42,20 @@ import time
 
 
 # ---------------------------------------------------------------- QMP
+def cpu_count(ranges):
+    """CPUs in a sysfs CPU list ("0-1,3"); None when there is none or it does not parse."""
+    if not ranges:
+        return None
+    n = 0
+    try:
+        for part in ranges.split(","):
+            lo, _, hi = part.partition("-")
+            n += int(hi or lo) - int(lo) + 1
+    except ValueError:
+        return None
+    return n
+
+
 def qmp_regs(a):
     ready = os.path.join(a.out, "ready")
     deadline = time.monotonic() + a.timeout
@@ -511,6 +525,13 @@ def evaluate(a):
         rec["capture_cpus"] = open(os.path.join(out, "capture.cpus")).read().strip()
     except OSError:
         pass
+    # With no CPU wedged, the first kernel's stop IPI turned CPU 1 off (PSCI CPU_OFF from inside
+    # the IPI's handler), so the capture kernel's CPU_ON must bring every CPU it asked for back.
+    if a.capture_cpus > 1 and a.wedge == "none":
+        online = cpu_count(rec.get("capture_cpus"))
+        if online != a.capture_cpus:
+            problems.append(f"the capture kernel had CPUs {rec.get('capture_cpus')!r} online, "
+                            f"not {a.capture_cpus} (CPU 1 was off and should have come back)")
     if a.saves:
         try:
             rec["saves"] = json.load(open(a.saves))
@@ -563,6 +584,8 @@ def main():
     e.add_argument("--verify-rc", type=int, required=True)
     e.add_argument("--timing", action="append", default=[])
     e.add_argument("--saves", help="JSON written by check-saves")
+    e.add_argument("--capture-cpus", type=int, default=1,
+                   help="CPUs the capture kernel was booted with (maxcpus=)")
     c = sub.add_parser("check-saves")
     for k in ("run", "jobs", "vmcore", "root", "raw-verify-json", "out"):
         c.add_argument("--" + k, required=True)

@@ -52,6 +52,11 @@
 //! - A core that calls `CPU_OFF` inside an SDEI dispatch loses the dispatch:
 //!   `CPU_ON` starts it with fresh SDEI state (masked, event 0 unregistered),
 //!   so it receives event 0 again once Linux re-registers it.
+//! - A core is never powered off, so `CPU_ON` hands it back with what a
+//!   power cycle would have cleared ended by hand: interrupts it left active
+//!   (Linux calls `CPU_OFF` from inside its stop IPI's handler, and that IPI's
+//!   priority would otherwise stay the running priority, masking every
+//!   Normal-world interrupt: a two-CPU capture kernel hung without it).
 //!
 //! # Tests
 //!

@@ -31,6 +31,7 @@ const GICR_WAKER_CHILDREN_ASLEEP: u32 = 1 << 2;
 const GICR_TYPER_LAST: u32 = 1 << 4;
 const GICR_IGROUPR0: usize = SGI_BASE + 0x80;
 const GICR_ISENABLER0: usize = SGI_BASE + 0x100;
+const GICR_ISACTIVER0: usize = SGI_BASE + 0x300;
 const GICR_IPRIORITYR: usize = SGI_BASE + 0x400;
 const GICR_IGRPMODR0: usize = SGI_BASE + 0xd00;
 
@@ -127,6 +128,42 @@ pub fn init_cpu(mpidr: u64, el2: bool) {
     // ICC_IGRPEN1_EL3: Group 1 NS off until Linux turns it on (it writes
     // ICC_IGRPEN1_EL1), so a held core is not woken by Normal-world interrupts.
     sysreg_write!("S3_6_C12_C12_7", 0);
+}
+
+/// Ends every interrupt still active on this core's CPU interface, before
+/// the core enters the Normal world from its wait loop after `CPU_ON`.
+///
+/// A core here is never powered off, so its CPU interface keeps what it had
+/// at `CPU_OFF`: Linux stops a CPU for a crash (and for `smp_send_stop`)
+/// from inside the stop IPI's handler, which calls `CPU_OFF` without the
+/// EOI, and that IPI's priority then stays the running priority. After
+/// `CPU_ON` every Normal-world interrupt at or below it (all of Linux's)
+/// stayed pending: a capture kernel with two CPUs hung bringing up the
+/// second (its first IPI never arrived), with the ICC_AP1R0 bit of priority
+/// 0xd0 (Linux's 0xa0, as the Secure-aware CPU interface counts it) still
+/// set when the core left this loop. The Normal world cannot clear that bit
+/// itself: its writes to ICC_AP1R0/1_EL1 are ignored where Secure state
+/// exists (QEMU), and its EOIs need the INTID it no longer knows.
+///
+/// Group 0 is EL3's own: its active priorities are cleared. For Group 1 NS,
+/// each private interrupt (SGI, PPI) active on this core's redistributor
+/// gets the EOI its handler never wrote (`ICC_EOIR1_EL1` from EL3 with
+/// SCR_EL3.NS = 1: the Non-secure bank; priority drop, then deactivation).
+/// An SPI a handler left active is not ended here: it may be active on
+/// another core.
+pub fn end_active(mpidr: u64) {
+    // ICC_AP0R0_EL1 (QEMU implements 5 priority bits: one register).
+    sysreg_write!("S3_0_C12_C8_4", 0);
+    let Some(rd) = redistributor(mpidr) else {
+        return;
+    };
+    let active = read32(rd + GICR_ISACTIVER0) & read32(rd + GICR_IGROUPR0);
+    for intid in 0..32u32 {
+        if active & (1 << intid) != 0 {
+            // ICC_EOIR1_EL1.
+            sysreg_write!("S3_0_C12_C12_1", u64::from(intid));
+        }
+    }
 }
 
 /// Turns Group 1 NS off on this core's CPU interface (the core goes to the

@@ -383,6 +383,9 @@ extern "C" fn rust_hold() -> ! {
     };
     *pe_mut() = Pe::new();
     init_el3(cpu_features());
+    // A core that CPU_OFF had taken out of an interrupt handler (Linux's
+    // crash stop) comes back with none active, as a powered-off core would.
+    gic::end_active(sysreg_read!("mpidr_el1"));
     let mut f = TrapFrame::ZERO;
     f.x[0] = context;
     f.elr = entry;
