@@ -15,7 +15,9 @@ Each run writes a real output file (removed after its size is taken). Measured p
             copies are sparse: holes read as zeros without disk I/O, as /proc/vmcore reads
             memory without I/O);
   output    bytes of the finished file.
-Min and median over --runs runs are printed. Each tool runs with its default threads and with
+Min and median over --runs runs are printed; the runs go round robin over the tools (run 1 of
+every tool, then run 2 of every tool, ...), so both sides of a ratio saw the same stretch of
+the host. Each tool runs with its default threads and with
 one thread; makedumpfile also with --num-threads equal to the host's cores (its own parallel
 mode). "throughput / makedumpfile" divides the median wall of makedumpfile's fastest setting
 at the same compression by the row's median wall; "size / makedumpfile" compares with that
@@ -81,25 +83,31 @@ def main():
     rows = []
     for dump in a.dumps:
         insize = os.path.getsize(dump)
-        for label, comp, cmd in tools:
-            out = os.path.join(a.scratch, "out.kdump")
-            walls, rss, sizes, fails = [], [], [], []
-            for _ in range(a.runs):
-                wall, maxrss, size, rc, err = run_once(cmd + [dump, out], out, env)
+        # Round robin: each run of each tool, then the next run of each, so every tool samples
+        # the same stretch of the host's speed (a block of one tool's runs, then the next
+        # tool's, had put minutes of host drift between the two sides of a ratio).
+        batch = [{"dump": os.path.basename(dump), "tool": label, "comp": comp, "cmd": cmd,
+                  "insize": insize, "walls": [], "rss": [], "sizes": [], "fail": None}
+                 for label, comp, cmd in tools]
+        out = os.path.join(a.scratch, "out.kdump")
+        for i in range(a.runs):
+            for r in batch:
+                if r["fail"]:
+                    continue
+                wall, maxrss, size, rc, err = run_once(r["cmd"] + [dump, out], out, env)
                 if rc != 0 or size is None:
-                    fails.append(f"exit {rc}: {err.strip().splitlines()[-1] if err.strip() else ''}")
-                    break
-                walls.append(wall)
-                rss.append(maxrss)
-                sizes.append(size)
-            rows.append({"dump": os.path.basename(dump), "tool": label, "comp": comp,
-                         "insize": insize, "walls": walls, "rss": rss, "sizes": sizes,
-                         "fail": fails[0] if fails else None})
-            r = rows[-1]
-            print(f"  {r['dump']} {label} {comp}: "
-                  + (r["fail"] if r["fail"] else
-                     f"walls {' '.join(f'{w:.2f}' for w in walls)} s, {sizes[-1]} bytes, "
-                     f"max RSS {max(rss) // 1024} MiB"), file=sys.stderr, flush=True)
+                    r["fail"] = f"exit {rc}: {err.strip().splitlines()[-1] if err.strip() else ''}"
+                else:
+                    r["walls"].append(wall)
+                    r["rss"].append(maxrss)
+                    r["sizes"].append(size)
+                if i == a.runs - 1 or r["fail"]:
+                    print(f"  {r['dump']} {r['tool']} {r['comp']}: "
+                          + (r["fail"] if r["fail"] else
+                             f"walls {' '.join(f'{w:.2f}' for w in r['walls'])} s, "
+                             f"{r['sizes'][-1]} bytes, max RSS {max(r['rss']) // 1024} MiB"),
+                          file=sys.stderr, flush=True)
+        rows.extend(batch)
 
     def med(r):
         return statistics.median(r["walls"]) if r["walls"] else None
