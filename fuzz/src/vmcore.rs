@@ -544,27 +544,27 @@ pub fn lzo_encode(data: &[u8]) {
     }
 }
 
+/// An encoder target's input piece: its length (`u16`), then its bytes.
+fn piece(p: &[u8]) -> Vec<u8> {
+    let mut s = (p.len() as u16).to_le_bytes().to_vec();
+    s.extend_from_slice(p);
+    s
+}
+
 /// Seeds: pages of several shapes, a piece longer than 16 KiB, and a base
 /// about to wrap.
 pub fn seeds_lzo_encode() -> Vec<Vec<u8>> {
-    let page = |p: &[u8]| {
-        let mut s = (p.len() as u16).to_le_bytes().to_vec();
-        s.extend_from_slice(p);
-        s
-    };
     let pattern = b::pattern(0x4000_0000, 4096);
     let text = b"hello hello hello hello world".repeat(150);
     let mut a = vec![0u8];
-    a.extend(page(&pattern));
-    a.extend(page(&text));
-    a.extend(page(&[0; 4096]));
+    a.extend(piece(&pattern));
+    a.extend(piece(&text));
+    a.extend(piece(&[0; 4096]));
     let mut big = vec![0u8];
-    let long: Vec<u8> = b::pattern(0x4000_0000, 8192).repeat(3);
-    big.extend_from_slice(&(long.len() as u16).to_le_bytes());
-    big.extend_from_slice(&long);
+    big.extend(piece(&b::pattern(0x4000_0000, 8192).repeat(3)));
     let mut wrap = vec![1u8, 0x10, 0x00];
-    wrap.extend(page(&pattern));
-    wrap.extend(page(&pattern));
+    wrap.extend(piece(&pattern));
+    wrap.extend(piece(&pattern));
     vec![a, big, wrap]
 }
 
@@ -656,21 +656,16 @@ pub fn zstd_encode(data: &[u8]) {
 /// Seeds: pages of several shapes, a 16 KiB page, and pages of two sizes
 /// in turn.
 pub fn seeds_zstd_encode() -> Vec<Vec<u8>> {
-    let page = |p: &[u8]| {
-        let mut s = (p.len() as u16).to_le_bytes().to_vec();
-        s.extend_from_slice(p);
-        s
-    };
     let pattern = b::pattern(0x4000_0000, 4096);
     let text = b"hello hello hello hello world".repeat(150);
     let mut a = Vec::new();
-    a.extend(page(&pattern));
-    a.extend(page(&text));
-    a.extend(page(&[0; 4096]));
-    let big = page(&b::pattern(0x4000_0000, 4096).repeat(4));
-    let mut mixed = page(&pattern);
-    mixed.extend(page(&text[..1000]));
-    mixed.extend(page(&pattern));
+    a.extend(piece(&pattern));
+    a.extend(piece(&text));
+    a.extend(piece(&[0; 4096]));
+    let big = piece(&b::pattern(0x4000_0000, 4096).repeat(4));
+    let mut mixed = piece(&pattern);
+    mixed.extend(piece(&text[..1000]));
+    mixed.extend(piece(&pattern));
     vec![a, big, mixed]
 }
 

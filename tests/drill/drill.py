@@ -42,20 +42,6 @@ import time
 
 
 # ---------------------------------------------------------------- QMP
-def cpu_count(ranges):
-    """CPUs in a sysfs CPU list ("0-1,3"); None when there is none or it does not parse."""
-    if not ranges:
-        return None
-    n = 0
-    try:
-        for part in ranges.split(","):
-            lo, _, hi = part.partition("-")
-            n += int(hi or lo) - int(lo) + 1
-    except ValueError:
-        return None
-    return n
-
-
 def qmp_regs(a):
     ready = os.path.join(a.out, "ready")
     deadline = time.monotonic() + a.timeout
@@ -528,7 +514,7 @@ def evaluate(a):
     # With no CPU wedged, the first kernel's stop IPI turned CPU 1 off (PSCI CPU_OFF from inside
     # the IPI's handler), so the capture kernel's CPU_ON must bring every CPU it asked for back.
     if a.capture_cpus > 1 and a.wedge == "none":
-        online = cpu_count(rec.get("capture_cpus"))
+        online = len(cpu_list(rec.get("capture_cpus") or ""))
         if online != a.capture_cpus:
             problems.append(f"the capture kernel had CPUs {rec.get('capture_cpus')!r} online, "
                             f"not {a.capture_cpus} (CPU 1 was off and should have come back)")

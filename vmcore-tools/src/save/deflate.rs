@@ -194,18 +194,11 @@ impl Deflate {
     /// not (the block's size is known before a bit of it is written, so a
     /// page that does not shrink costs no output and no checksum).
     pub fn compress_within(&mut self, src: &[u8], out: &mut Vec<u8>, limit: usize) -> bool {
-        let n = src.len();
-        // Positions are stored as `base + ip + 1`; `ip < n` must fit.
-        let span = u32::try_from(n).ok().and_then(|n| n.checked_add(1));
-        let base = match span.and_then(|s| self.base.checked_add(s)) {
-            Some(next) => std::mem::replace(&mut self.base, next),
-            None => {
-                self.head.fill(0);
-                self.prev.fill(0);
-                self.base = span.unwrap_or(u32::MAX);
-                0
-            }
-        };
+        let (head, prev) = (&mut self.head, &mut self.prev);
+        let base = super::lzo::take_base(&mut self.base, src.len(), || {
+            head.fill(0);
+            prev.fill(0);
+        });
         let f = self.parse(src, base);
         let plan = Plan::new(&f, &mut self.scratch, &mut self.dynamic);
         // Header, the block's whole bytes, checksum.

@@ -119,18 +119,19 @@ fn common_len(src: &[u8], a: usize, b: usize) -> usize {
     k
 }
 
-/// The base for a block of `n` bytes in a table of positions stored as
+/// The base for a block of `n` bytes in tables of positions stored as
 /// `base + position + 1`: entries at most the returned base are from
-/// earlier blocks and count as empty. `next` moves past the block; the
-/// table is cleared only when that would overflow (also the zstd encoder's).
+/// earlier blocks and count as empty. `next` moves past the block; only
+/// when that would overflow are the tables cleared (`clear`) and the base
+/// starts again from 0. The LZO, deflate and zstd encoders' bookkeeping.
 #[inline(always)]
-pub(super) fn take_base(next: &mut u32, table: &mut [u32], n: usize) -> u32 {
+pub(super) fn take_base(next: &mut u32, n: usize, clear: impl FnOnce()) -> u32 {
     // `position < n` must fit.
     let span = u32::try_from(n).ok().and_then(|n| n.checked_add(1));
     match span.and_then(|s| next.checked_add(s)) {
         Some(after) => std::mem::replace(next, after),
         None => {
-            table.fill(0);
+            clear();
             *next = span.unwrap_or(u32::MAX);
             0
         }
@@ -167,7 +168,7 @@ impl Lzo1x {
     #[link_section = ".text.hot.vmcore_lzo"]
     pub fn compress(&mut self, src: &[u8], out: &mut Vec<u8>) {
         let n = src.len();
-        let base = take_base(&mut self.base, &mut self.table[..], n);
+        let base = take_base(&mut self.base, n, || self.table.fill(0));
         // The stream is written straight into `out`'s spare capacity.
         // Its worst case (incompressible input) is n + n/16 + 64 + 3 bytes;
         // 16 more let literal copies and match codes store whole words past

@@ -149,7 +149,7 @@ impl Matcher for PageMatcher {
         let src = &self.last[..];
         let n = src.len();
         let head = &mut self.head;
-        let base = take_base(&mut self.base, head, n);
+        let base = take_base(&mut self.base, n, || head.fill(0));
         let mut lit = 0usize;
         let mut i = 0usize;
         while i + MIN_MATCH <= n {
@@ -260,9 +260,12 @@ mod tests {
         let mut m = PageMatcher::new(4096);
         m.base = u32::MAX - 5000;
         m.head[3] = u32::MAX - 10;
-        assert_eq!(take_base(&mut m.base, &mut m.head, 4096), u32::MAX - 5000);
-        assert_eq!(take_base(&mut m.base, &mut m.head, 4096), 0);
+        assert_eq!(
+            take_base(&mut m.base, 4096, || m.head.fill(0)),
+            u32::MAX - 5000
+        );
+        assert_eq!(take_base(&mut m.base, 4096, || m.head.fill(0)), 0);
         assert!(m.head.iter().all(|&h| h == 0));
-        assert_eq!(take_base(&mut m.base, &mut m.head, 4096), 4097);
+        assert_eq!(take_base(&mut m.base, 4096, || m.head.fill(0)), 4097);
     }
 }
