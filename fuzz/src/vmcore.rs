@@ -538,6 +538,13 @@ pub fn lzo_encode(data: &[u8]) {
         let piece = inp.bytes(want);
         out.clear();
         c.compress(piece, &mut out);
+        // The bound `Lzo1x::compress` reserves room by.
+        let n = piece.len();
+        assert!(
+            out.len() <= n + n / 16 + 64 + 3,
+            "{} bytes for {n}",
+            out.len()
+        );
         let back = decompress(&out, piece.len())
             .unwrap_or_else(|e| panic!("own stream of {} bytes: {e:?}", piece.len()));
         assert!(back == piece, "LZO encoder round trip differs");
