@@ -253,8 +253,8 @@ unsafe fn emit_short_literals(dst: *mut u8, op: &mut usize, src: &[u8], lit: usi
 /// probe's tests are masks and sign bits, branched on with `cbz`/`tbz`
 /// (behind [`opaque`]), a probe that fails is one branch, and a match of at
 /// most 11 bytes after at most 3 literals (about two thirds of them) is
-/// coded without a branch. Under qemu-user this took the test dump's kept pages from 0.293
-/// to 0.188 s (x86_64 natively: 0.103 to 0.075-0.094 s).
+/// coded without a branch. Under qemu-user this took the test dump's kept
+/// pages from 0.293 to 0.188 s (x86_64 natively: 0.103 to 0.075-0.094 s).
 ///
 /// # Safety
 /// `dst` is valid for writes of `n + n/16 + 64 + 3 + 16` bytes (`n` the
