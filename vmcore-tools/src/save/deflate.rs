@@ -101,16 +101,29 @@ unsafe fn u32_at(src: &[u8], i: usize) -> u32 {
     u32::from_le(unsafe { src.as_ptr().add(i).cast::<u32>().read_unaligned() })
 }
 
-/// How many bytes from `a` equal those from `b` (`a < b`), at most `max`.
+/// The little-endian `u64` at `src[i..i + 8]`.
+///
+/// # Safety
+/// `i + 8 <= src.len()`.
+#[inline(always)]
+unsafe fn u64_at(src: &[u8], i: usize) -> u64 {
+    debug_assert!(i + 8 <= src.len());
+    // SAFETY: the caller keeps the eight bytes inside `src`.
+    u64::from_le(unsafe { src.as_ptr().add(i).cast::<u64>().read_unaligned() })
+}
+
+/// How many bytes from `a` equal those from `b` (`a < b`), at most `max`:
+/// eight at a time, the first difference found as the LZO encoder's
+/// (`rev` and `clz`: `rbit` is a helper call under TCG).
 #[inline(always)]
 fn common_len(src: &[u8], a: usize, b: usize, max: usize) -> usize {
     let end = (b + max).min(src.len());
     let mut k = 0usize;
     while b + k + 8 <= end {
-        let x = u64::from_le_bytes(src[a + k..a + k + 8].try_into().unwrap_or([0; 8]))
-            ^ u64::from_le_bytes(src[b + k..b + k + 8].try_into().unwrap_or([0; 8]));
+        // SAFETY: `a + k < b + k` and `b + k + 8 <= end <= src.len()`.
+        let x = unsafe { u64_at(src, a + k) ^ u64_at(src, b + k) };
         if x != 0 {
-            return k + (x.trailing_zeros() / 8) as usize;
+            return k + (x.swap_bytes().leading_zeros() / 8) as usize;
         }
         k += 8;
     }
@@ -908,12 +921,16 @@ fn write_block(
 #[inline(never)]
 #[link_section = ".text.hot.vmcore_deflate_write"]
 fn write_syms<const L: usize>(
-    w: &mut Bits,
+    out: &mut Bits,
     src: &[u8],
     syms: &[u32],
     lit: &Code<L>,
     dist: &Code<30>,
 ) {
+    // The writer's state in locals (registers) for the loop, not stored
+    // back through `w` after every symbol.
+    let mut bits = Bits { ..*out };
+    let w = &mut bits;
     let mut at = 0usize;
     for &s in syms {
         if s & 1 == 0 {
@@ -935,6 +952,7 @@ fn write_syms<const L: usize>(
         }
     }
     lit.put(w, EOB);
+    *out = bits;
 }
 
 #[cfg(test)]
