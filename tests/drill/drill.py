@@ -243,7 +243,13 @@ def check_saves(a):
                          f"VmHWM {hwm} KiB (has busybox's time -v changed?)")
         if rc != 0:
             tail = open(os.path.join(out, f"save-{job}.log"), errors="replace").read().strip().splitlines()[-3:]
-            probs.append(f"{job}: exit {rc} in the crash kernel: {' | '.join(tail)}")
+            msg = f"{job}: exit {rc} in the crash kernel: {' | '.join(tail)}"
+            if job.startswith("mdf-") and "-j" in job:
+                # A comparison only: Debian's makedumpfile 1.7.2 with --num-threads aborts at
+                # times (under qemu-user too); reported, not a failure of the drill.
+                r["notes"] = [msg + " (makedumpfile --num-threads, a comparison job)"]
+            else:
+                probs.append(msg)
             continue
         if seek == "-":
             f = os.path.join(out, f"save-{job}.kdump")
