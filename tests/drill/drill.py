@@ -35,6 +35,7 @@ import json
 import os
 import re
 import socket
+import statistics
 import struct
 import subprocess
 import sys
@@ -327,8 +328,46 @@ def check_saves(a):
     for j in want:
         if j not in seen:
             recs.append({"job": j, "exit": None, "problems": [f"{j}: the crash kernel did not run it"]})
+    add_rounds(out, recs)
     json.dump(recs, open(a.out, "w"), indent=1)
     return 0
+
+
+def add_rounds(out, recs):
+    """Repeat rounds (crash-drill --rounds, out/rounds.txt: JOB ROUND EXIT T0 T1): each job's
+    times per round, and medians over all its rounds (the first included). A repeat that fails is
+    a problem as the first round's would be (a note for a threaded makedumpfile job)."""
+    try:
+        lines = open(os.path.join(out, "rounds.txt")).read().splitlines()
+    except OSError:
+        return
+    by_job = {r["job"]: r for r in recs}
+    for line in lines:
+        p = line.split()
+        if len(p) != 5 or p[0] not in by_job:
+            continue
+        job, rnd, rc, t0, t1 = p[0], int(p[1]), int(p[2]), float(p[3]), float(p[4])
+        r = by_job[job]
+        wall, rss, _ = time_v(os.path.join(out, f"save-{job}.r{rnd}.log"))
+        r.setdefault("rounds", []).append({"round": rnd, "exit": rc, "guest_seconds": round(t1 - t0, 2),
+                                           "time_v_wall": wall, "max_rss_kib": rss})
+        if rc != 0:
+            msg = f"{job}: exit {rc} in round {rnd}"
+            if job.startswith("mdf-") and "-j" in job:
+                r.setdefault("notes", []).append(msg + " (makedumpfile --num-threads, a comparison job)")
+            else:
+                r["problems"].append(msg)
+    for r in recs:
+        if "rounds" not in r or r.get("exit") != 0:
+            continue
+        ok = [x for x in r["rounds"] if x["exit"] == 0]
+        for key in ("guest_seconds", "time_v_wall"):
+            vals = [v for v in [r.get(key)] + [x[key] for x in ok] if v is not None]
+            if vals:
+                r[key + "_median"] = statistics.median(vals)
+        rss = [v for v in [r.get("max_rss_kib")] + [x["max_rss_kib"] for x in ok] if v is not None]
+        if rss:
+            r["max_rss_kib_max"] = max(rss)
 
 
 # ---------------------------------------------------------------- symbols
