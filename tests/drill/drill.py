@@ -201,6 +201,16 @@ def cpu_pcs(v):
     return {c.get("cpu"): c.get("pc") for c in (v or {}).get("cpus", [])}
 
 
+def failed(r, msg):
+    """A save job `r` that exited non-zero: a problem, or for a threaded makedumpfile job a note
+    (a comparison only: Debian's makedumpfile 1.7.2 with --num-threads aborts at times, under
+    qemu-user too; reported, not a failure of the drill)."""
+    if r["job"].startswith("mdf-") and "-j" in r["job"]:
+        r.setdefault("notes", []).append(msg + " (makedumpfile --num-threads, a comparison job)")
+    else:
+        r["problems"].append(msg)
+
+
 def check_saves(a):
     """Checks every file the crash kernel saved (out/saves.txt): `vmcore verify --json` must give
     what it gave on the raw /proc/vmcore copy (verdict, missing CPUs, exit status, every CPU's
@@ -244,13 +254,7 @@ def check_saves(a):
                          f"VmHWM {hwm} KiB (has busybox's time -v changed?)")
         if rc != 0:
             tail = open(os.path.join(out, f"save-{job}.log"), errors="replace").read().strip().splitlines()[-3:]
-            msg = f"{job}: exit {rc} in the crash kernel: {' | '.join(tail)}"
-            if job.startswith("mdf-") and "-j" in job:
-                # A comparison only: Debian's makedumpfile 1.7.2 with --num-threads aborts at
-                # times (under qemu-user too); reported, not a failure of the drill.
-                r["notes"] = [msg + " (makedumpfile --num-threads, a comparison job)"]
-            else:
-                probs.append(msg)
+            failed(r, f"{job}: exit {rc} in the crash kernel: {' | '.join(tail)}")
             continue
         if seek == "-":
             f = os.path.join(out, f"save-{job}.kdump")
@@ -352,11 +356,7 @@ def add_rounds(out, recs):
         r.setdefault("rounds", []).append({"round": rnd, "exit": rc, "guest_seconds": round(t1 - t0, 2),
                                            "time_v_wall": wall, "max_rss_kib": rss})
         if rc != 0:
-            msg = f"{job}: exit {rc} in round {rnd}"
-            if job.startswith("mdf-") and "-j" in job:
-                r.setdefault("notes", []).append(msg + " (makedumpfile --num-threads, a comparison job)")
-            else:
-                r["problems"].append(msg)
+            failed(r, f"{job}: exit {rc} in round {rnd}")
     for r in recs:
         if "rounds" not in r or r.get("exit") != 0:
             continue
@@ -364,7 +364,7 @@ def add_rounds(out, recs):
         for key in ("guest_seconds", "time_v_wall"):
             vals = [v for v in [r.get(key)] + [x[key] for x in ok] if v is not None]
             if vals:
-                r[key + "_median"] = statistics.median(vals)
+                r[key + "_median"] = round(statistics.median(vals), 3)
         rss = [v for v in [r.get("max_rss_kib")] + [x["max_rss_kib"] for x in ok] if v is not None]
         if rss:
             r["max_rss_kib_max"] = max(rss)
