@@ -32,6 +32,8 @@ std::arch::global_asm!(
     ".popsection"
 );
 
+use super::lzo::{common_len, u32_at};
+
 /// Deflate's window: matches reach at most this far back.
 const WINDOW: usize = 32768;
 /// Longest match deflate can code.
@@ -88,49 +90,6 @@ impl Default for Deflate {
 #[inline(always)]
 fn hash(v: u32) -> usize {
     (v.wrapping_mul(0x9e37_79b1) >> (32 - HASH_BITS)) as usize
-}
-
-/// The little-endian `u32` at `src[i..i + 4]`.
-///
-/// # Safety
-/// `i + 4 <= src.len()`.
-#[inline(always)]
-unsafe fn u32_at(src: &[u8], i: usize) -> u32 {
-    debug_assert!(i + 4 <= src.len());
-    // SAFETY: the caller keeps the four bytes inside `src`.
-    u32::from_le(unsafe { src.as_ptr().add(i).cast::<u32>().read_unaligned() })
-}
-
-/// The little-endian `u64` at `src[i..i + 8]`.
-///
-/// # Safety
-/// `i + 8 <= src.len()`.
-#[inline(always)]
-unsafe fn u64_at(src: &[u8], i: usize) -> u64 {
-    debug_assert!(i + 8 <= src.len());
-    // SAFETY: the caller keeps the eight bytes inside `src`.
-    u64::from_le(unsafe { src.as_ptr().add(i).cast::<u64>().read_unaligned() })
-}
-
-/// How many bytes from `a` equal those from `b` (`a < b`), at most `max`:
-/// eight at a time, the first difference found as the LZO encoder's
-/// (`rev` and `clz`: `rbit` is a helper call under TCG).
-#[inline(always)]
-fn common_len(src: &[u8], a: usize, b: usize, max: usize) -> usize {
-    let end = (b + max).min(src.len());
-    let mut k = 0usize;
-    while b + k + 8 <= end {
-        // SAFETY: `a + k < b + k` and `b + k + 8 <= end <= src.len()`.
-        let x = unsafe { u64_at(src, a + k) ^ u64_at(src, b + k) };
-        if x != 0 {
-            return k + (x.swap_bytes().leading_zeros() / 8) as usize;
-        }
-        k += 8;
-    }
-    while b + k < end && src[a + k] == src[b + k] {
-        k += 1;
-    }
-    k
 }
 
 /// The length code (257..=285), its extra bits and their value, of a match
@@ -290,7 +249,7 @@ impl Deflate {
                 }
                 // SAFETY: `m < ip` and `ip + 4 <= n`.
                 if unsafe { u32_at(src, m) } == v {
-                    let len = MIN_MATCH + common_len(src, m + 4, ip + 4, MAX_MATCH - MIN_MATCH);
+                    let len = MIN_MATCH + common_len(src, m + 4, ip + 4, (ip + MAX_MATCH).min(n));
                     if len > best {
                         (best, best_dist) = (len, ip - m);
                         if len >= NICE {

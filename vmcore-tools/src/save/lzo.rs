@@ -76,12 +76,13 @@ pub(super) fn hash(v: u32) -> usize {
     (v.wrapping_mul(0x9e37_79b1) >> (32 - HASH_BITS)) as usize
 }
 
-/// The little-endian `u32` at `src[i..i + 4]`.
+/// The little-endian `u32` at `src[i..i + 4]` (also the deflate
+/// encoder's).
 ///
 /// # Safety
 /// `i + 4 <= src.len()`.
 #[inline(always)]
-unsafe fn u32_at(src: &[u8], i: usize) -> u32 {
+pub(super) unsafe fn u32_at(src: &[u8], i: usize) -> u32 {
     debug_assert!(i + 4 <= src.len());
     // SAFETY: the caller keeps the four bytes inside `src`.
     u32::from_le(unsafe { src.as_ptr().add(i).cast::<u32>().read_unaligned() })
@@ -98,24 +99,30 @@ unsafe fn u64_at(src: &[u8], i: usize) -> u64 {
     u64::from_le(unsafe { src.as_ptr().add(i).cast::<u64>().read_unaligned() })
 }
 
-/// How many bytes from `a` equal those from `b` (`a < b`), up to the end
-/// of `src`: eight at a time, the first difference found from the lowest
-/// differing byte of two little-endian words (byte-reversed and counted
-/// from the top: `rev` and `clz`, cheaper than `rbit` under emulation).
+/// How many low bytes of two little-endian words are equal, given their
+/// XOR (8 when it is 0): byte-reversed and counted from the top, `rev` and
+/// `clz`, cheaper than `rbit` under emulation (a helper call in TCG).
 #[inline(always)]
-fn common_len(src: &[u8], a: usize, b: usize) -> usize {
-    debug_assert!(a < b);
-    let n = src.len();
+fn equal_bytes(x: u64) -> usize {
+    (x.swap_bytes().leading_zeros() / 8) as usize
+}
+
+/// How many bytes from `a` equal those from `b` (`a < b`), up to `end`
+/// (at most `src.len()`): eight at a time, then one at a time (also the
+/// deflate encoder's).
+#[inline(always)]
+pub(super) fn common_len(src: &[u8], a: usize, b: usize, end: usize) -> usize {
+    debug_assert!(a < b && end <= src.len());
     let mut k = 0usize;
-    while b + k + 8 <= n {
-        // SAFETY: `a + k < b + k` and `b + k + 8 <= n`.
+    while b + k + 8 <= end {
+        // SAFETY: `a + k < b + k` and `b + k + 8 <= end <= src.len()`.
         let x = unsafe { u64_at(src, a + k) ^ u64_at(src, b + k) };
         if x != 0 {
-            return k + (x.swap_bytes().leading_zeros() / 8) as usize;
+            return k + equal_bytes(x);
         }
         k += 8;
     }
-    while b + k < n && src[a + k] == src[b + k] {
+    while b + k < end && src[a + k] == src[b + k] {
         k += 1;
     }
     k
@@ -329,11 +336,12 @@ unsafe fn encode<const SMALL: bool>(
             // SAFETY: `m < ip` and `ip + 12 <= n`.
             let x = unsafe { u64_at(src, m + 4) ^ u64_at(src, ip + 4) };
             let t = ip - lit;
-            let len;
+            // 4 to 11 bytes; 12 when the word is all equal (`x` 0), then
+            // measured on.
+            let mut len = 4 + equal_bytes(x);
             if opaque(x as usize) != 0 && opaque(t >> 2) == 0 {
                 // Up to 11 bytes after up to 3 literals: an M2 or an M3
                 // code, chosen by masks.
-                len = 4 + (x.swap_bytes().leading_zeros() / 8) as usize;
                 // SAFETY: `t <= 3` (so a match precedes), `lit <= ip`, and
                 // the room the caller gives.
                 unsafe { emit_short_literals(dst, &mut op, src, lit, t) };
@@ -352,11 +360,9 @@ unsafe fn encode<const SMALL: bool>(
                 }
                 op += 3 - m2;
             } else {
-                len = if x != 0 {
-                    4 + (x.swap_bytes().leading_zeros() / 8) as usize
-                } else {
-                    12 + common_len(src, m + 12, ip + 12)
-                };
+                if x == 0 {
+                    len += common_len(src, m + 12, ip + 12, n);
+                }
                 // SAFETY: as in the branch above, and the room the caller
                 // gives.
                 unsafe {

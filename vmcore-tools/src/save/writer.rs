@@ -1155,15 +1155,14 @@ impl<'a> Threaded<'a, '_, '_> {
     /// written, else one still queued is compressed here, else one is
     /// waited for. False when no more will come or the output failed.
     fn next_done(&mut self) -> bool {
-        let d = match self.done_rx.try_recv() {
-            Ok(d) => d,
-            Err(_) => match self.queued() {
-                Some(b) => compress_batch(&mut self.c, b, self.zero_excluded, self.ps),
-                None => match self.done_rx.recv() {
-                    Ok(d) => d,
-                    Err(_) => return false,
-                },
-            },
+        let d = if let Ok(d) = self.done_rx.try_recv() {
+            d
+        } else if let Some(b) = self.queued() {
+            compress_batch(&mut self.c, b, self.zero_excluded, self.ps)
+        } else if let Ok(d) = self.done_rx.recv() {
+            d
+        } else {
+            return false;
         };
         self.accept(d)
     }
